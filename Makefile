@@ -1,0 +1,47 @@
+# Ledgerline: `make run` runs the whole system, `make test` runs the whole suite.
+# With DATABASE_URL and REDIS_URL unset both use the embedded PostgreSQL and Redis under .run/
+# (config/embedded.py); set them to use real services. `make help` lists every target.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PORT ?= 8000
+ARGS ?=
+PYTHON ?= python3
+# `pip install uv` may put the uv binary outside PATH; `python3 -m uv` always finds it.
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen --no-sync
+EMBEDDED := $(RUN) python -m config.embedded exec --
+
+.PHONY: help uv sync deps run test lint format
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@echo "  make test ARGS='-k ack -x'   pass arguments to pytest;  make run PORT=8001"
+
+uv: ## install uv if it is missing
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+	  || $(PYTHON) -m pip install --quiet uv \
+	  || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+
+sync: uv ## create/update .venv exactly as uv.lock pins it
+	$(UV) sync --frozen
+
+# Everything the suite needs beyond Python packages goes here. Browser tests will use the
+# Debian chromium at /usr/bin/chromium (apt-get install chromium) and any npm packages (npm ci);
+# neither is installed yet.
+deps: sync ## Python packages plus the suite's system/browser dependencies
+
+run: deps ## the whole system: migrate, demo users, daphne + Celery worker + beat on PORT
+	PORT=$(PORT) $(EMBEDDED) python -m config.run
+
+test: deps ## the whole suite (pytest ARGS=...)
+	$(EMBEDDED) python -m pytest $(ARGS)
+
+lint: sync ## ruff check and ruff format --check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: sync ## apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .

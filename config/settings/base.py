@@ -1,0 +1,164 @@
+"""Ledgerline settings, read from the environment (see README "Settings")."""
+
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+_DEV_SECRET = "ledgerline-development-only-secret-do-not-deploy"
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
+DEBUG = env.bool("DEBUG", default=False)
+if SECRET_KEY == _DEV_SECRET:
+    print(
+        "!! SECRET_KEY is unset: using the development-only key. Never deploy like this. !!",
+        file=sys.stderr,
+    )
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "template_partials",
+    "delivery",
+    "monitoring",
+    "console",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/postgres")
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "delivery.layers.LedgerRedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": env.str("CHANNELS_PREFIX", default="ledgerline"),
+            # channels_redis defaults (capacity 100, expiry 60 s) are kept on purpose: the ledger,
+            # not the layer, is the queue, and drops are detected and healed.
+            "capacity": env.int("CHANNELS_CAPACITY", default=100),
+            "expiry": env.int("CHANNELS_EXPIRY", default=60),
+        },
+    }
+}
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Delivery timings: every one has a default and an environment override (DESIGN "Settings").
+LEDGERLINE = {
+    "ACK_DEADLINE": env.float("LEDGERLINE_ACK_DEADLINE", default=8.0),
+    "ACK_FLUSH_INTERVAL": env.float("LEDGERLINE_ACK_FLUSH_INTERVAL", default=0.2),
+    "RECONCILE_INTERVAL": env.float("LEDGERLINE_RECONCILE_INTERVAL", default=2.0),
+    "PING_INTERVAL": env.float("LEDGERLINE_PING_INTERVAL", default=5.0),
+    "PING_TIMEOUT": env.float("LEDGERLINE_PING_TIMEOUT", default=12.0),
+    "HEARTBEAT_PERSIST_INTERVAL": env.float("LEDGERLINE_HEARTBEAT_PERSIST_INTERVAL", default=10.0),
+    "RUN_TIMEOUT": env.float("LEDGERLINE_RUN_TIMEOUT", default=180.0),
+    "RETRY_BUDGET": env.int("LEDGERLINE_RETRY_BUDGET", default=5),
+    "RETENTION_DAYS": env.int("LEDGERLINE_RETENTION_DAYS", default=30),
+    "TOKEN_TTL": env.int("LEDGERLINE_TOKEN_TTL", default=30 * 24 * 3600),
+    "MAX_FRAME_BYTES": env.int("LEDGERLINE_MAX_FRAME_BYTES", default=64 * 1024),
+    "MAX_PAYLOAD_BYTES": env.int("LEDGERLINE_MAX_PAYLOAD_BYTES", default=256 * 1024),
+    "RATE_LIMIT_PER_SECOND": env.float("LEDGERLINE_RATE_LIMIT_PER_SECOND", default=100.0),
+    "RATE_LIMIT_BURST": env.int("LEDGERLINE_RATE_LIMIT_BURST", default=500),
+    "BACKFILL_CHUNK": env.int("LEDGERLINE_BACKFILL_CHUNK", default=500),
+    "LONG_POLL_SECONDS": env.float("LEDGERLINE_LONG_POLL_SECONDS", default=25.0),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "delivery.logging.RedactTokensFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.channels.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "daphne": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}

@@ -1,0 +1,32 @@
+"""Test settings: the same real PostgreSQL and Redis as production, with fast timings."""
+
+import os
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import CHANNEL_LAYERS, LEDGERLINE
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Tests share the machine's Redis: a per-run id keeps their channels and task queue apart.
+# It is put in the environment, so the daphne and Celery processes a test starts share it.
+TEST_RUN = os.environ.setdefault("LEDGERLINE_TEST_RUN", f"ledgerline-test-{os.getpid()}")
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = TEST_RUN
+CELERY_TASK_DEFAULT_QUEUE = TEST_RUN
+CELERY_TASK_ALWAYS_EAGER = False
+LEDGERLINE.update(
+    {
+        "ACK_FLUSH_INTERVAL": 0.05,
+        "PING_INTERVAL": float(os.environ.get("LEDGERLINE_PING_INTERVAL", 5.0)),
+        "PING_TIMEOUT": float(os.environ.get("LEDGERLINE_PING_TIMEOUT", 12.0)),
+        "LONG_POLL_SECONDS": 2.0,
+    }
+)
+
+# Subprocesses started by tests (daphne, emitters, workers) join the test database by name.
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["TEST_DATABASE_NAME"]  # noqa: F405
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

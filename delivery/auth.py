@@ -1,0 +1,66 @@
+"""WebSocket authentication: the session cookie for browsers, `?token=` for programs."""
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+
+from delivery.exceptions import InvalidToken
+from delivery.tokens import user_for_token
+
+
+def query_params(scope: dict[str, Any]) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+@database_sync_to_async
+def _token_user(token: str) -> Any:
+    return user_for_token(token)
+
+
+class TokenAuthMiddleware:
+    """Replaces the session user with the token's user when `?token=` is present.
+
+    An invalid token leaves the scope anonymous with `auth_error` set, so the consumer can
+    close with 4401 and say why.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        tokens = query_params(scope).get("token")
+        if tokens:
+            scope = dict(scope)
+            try:
+                scope["user"] = await _token_user(tokens[0])
+            except InvalidToken as exc:
+                scope["user"] = AnonymousUser()
+                scope["auth_error"] = str(exc)
+        return await self.inner(scope, receive, send)
+
+
+def TokenOrSessionAuthMiddlewareStack(inner: Any) -> Any:
+    return AuthMiddlewareStack(TokenAuthMiddleware(inner))
+
+
+class LedgerOriginValidator(OriginValidator):
+    """Browsers must come from an allowed host. A client without an Origin header is a
+    program, and it may connect only with a token: a cookie is never enough there."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
+        if not has_origin and query_params(scope).get("token"):
+            return await self.application(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
+def OriginCheckedStack(inner: Any) -> Any:
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = ["localhost", "127.0.0.1", "[::1]"]
+    return LedgerOriginValidator(TokenOrSessionAuthMiddlewareStack(inner), allowed)

@@ -1,0 +1,99 @@
+"""Writes for a client's connection: its row, its batched acks and its out-of-band sends."""
+
+import os
+import socket
+import uuid
+
+from django.db import connection as db
+from django.db import transaction
+from django.utils import timezone
+
+from delivery import metrics
+from delivery.models import Connection, ConnectionState, DeliveryAttempt, EventState
+
+SERVER_NAME = socket.gethostname()[:60]
+
+
+def open_connection(
+    *,
+    thread_id: uuid.UUID,
+    user_id: int,
+    channel_name: str,
+    resumed_from: int | None,
+    transport: str = "websocket",
+) -> Connection:
+    return Connection.objects.create(
+        thread_id=thread_id,
+        user_id=user_id,
+        channel_name=channel_name,
+        resumed_from=resumed_from,
+        transport=transport,
+        server=f"{SERVER_NAME}:{os.getpid()}",
+    )
+
+
+def touch_connection(*, connection_id: uuid.UUID) -> None:
+    """Record a heartbeat; the reconciler marks live rows with stale heartbeats dead."""
+    Connection.objects.filter(pk=connection_id, state=ConnectionState.LIVE).update(
+        last_seen_at=timezone.now()
+    )
+
+
+def close_connection(
+    *, connection_id: uuid.UUID, code: int | None, reason: str = "", dead: bool = False
+) -> None:
+    Connection.objects.filter(pk=connection_id, state=ConnectionState.LIVE).update(
+        state=ConnectionState.DEAD if dead else ConnectionState.CLOSED,
+        closed_at=timezone.now(),
+        close_code=code,
+        close_reason=reason[:200],
+    )
+
+
+def record_ack(
+    *, thread_id: uuid.UUID, upto: int, above: int = 0, connection_id: uuid.UUID | None = None
+) -> int:
+    """Mark every event with `above < seq <= upto` acked, in one statement.
+
+    Acks are cumulative, so `above` (the last ack already recorded) bounds the scan.
+    Returns how many events changed state.
+    """
+    with transaction.atomic(), db.cursor() as cursor:
+        cursor.execute(
+            "UPDATE delivery_event SET state = %s, acked_at = now() "
+            "WHERE thread_id = %s AND seq > %s AND seq <= %s AND state <> %s "
+            "RETURNING critical, EXTRACT(EPOCH FROM (now() - created_at))",
+            [EventState.ACKED, thread_id, above, upto, EventState.ACKED],
+        )
+        rows = cursor.fetchall()
+        if connection_id is not None:
+            Connection.objects.filter(pk=connection_id, acked_seq__lt=upto).update(
+                acked_seq=upto, last_seen_at=timezone.now()
+            )
+    for critical, seconds in rows:
+        if critical:
+            metrics.delivery_time.observe(float(seconds))
+    metrics.events_acked.inc(len(rows))
+    return len(rows)
+
+
+def record_attempt(
+    *,
+    thread_id: uuid.UUID,
+    connection_id: uuid.UUID | None,
+    trigger: str,
+    from_seq: int,
+    to_seq: int,
+    event_count: int,
+    detail: str = "",
+) -> None:
+    """One row per batch sent outside the plain live path (resume, heal, retry, replay)."""
+    DeliveryAttempt.objects.create(
+        thread_id=thread_id,
+        connection_id=connection_id,
+        trigger=trigger,
+        from_seq=from_seq,
+        to_seq=to_seq,
+        event_count=event_count,
+        detail=detail[:200],
+    )

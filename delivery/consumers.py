@@ -1,0 +1,279 @@
+"""The thread WebSocket. It parses and authorises; the ledger work goes through services.
+
+Ordering rule: join the group first, then backfill from the ledger, so no event can fall
+between the two. Per connection we keep `sent_seq`: a live event at or below it is a duplicate,
+one above `sent_seq + 1` reveals a gap that is healed from the ledger before it is sent.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from delivery import conf, connections, metrics, selectors, services
+from delivery.auth import query_params
+from delivery.exceptions import DeliveryError, ThreadNotFound
+from delivery.fanout import group_name
+from delivery.models import Trigger
+from delivery.pacing import AckBatcher, FrameBudget
+from delivery.protocol import (
+    Ack,
+    CloseCode,
+    FrameError,
+    Message,
+    Pong,
+    Resume,
+    error_frame,
+    event_frame,
+    parse_frame,
+    parse_seq,
+)
+
+logger = logging.getLogger(__name__)
+
+thread_for_user = database_sync_to_async(selectors.thread_for_user)
+open_connection = database_sync_to_async(connections.open_connection)
+close_connection = database_sync_to_async(connections.close_connection)
+touch_connection = database_sync_to_async(connections.touch_connection)
+record_attempt = database_sync_to_async(connections.record_attempt)
+post_message = database_sync_to_async(services.post_message)
+
+
+@database_sync_to_async
+def _ledger_position(thread_id: uuid.UUID) -> tuple[int, int, int | None]:
+    return (
+        selectors.last_seq(thread_id=thread_id),
+        selectors.acked_watermark(thread_id=thread_id),
+        selectors.first_retained_seq(thread_id=thread_id),
+    )
+
+
+@database_sync_to_async
+def _events_between(thread_id: uuid.UUID, first: int, last: int) -> list[dict[str, Any]]:
+    events = selectors.events_between(thread_id=thread_id, first=first, last=last)
+    return [event_frame(event) for event in events]
+
+
+class ThreadConsumer(AsyncWebsocketConsumer):
+    thread_id: uuid.UUID
+    connection_id: uuid.UUID | None = None
+
+    async def connect(self) -> None:
+        # Accept first: a close code can only be sent on an open socket.
+        await self.accept()
+        self.sent_seq = 0
+        self.heartbeat: asyncio.Task[None] | None = None
+        try:
+            await self.open()
+        except Exception:
+            logger.exception("could not open a connection on %s", self.scope.get("path"))
+            await self.refuse(CloseCode.SERVER_ERROR, "server_error", "try again shortly")
+
+    async def open(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            detail = self.scope.get("auth_error", "log in, or connect with ?token=")
+            return await self.refuse(CloseCode.UNAUTHENTICATED, "unauthenticated", detail)
+        try:
+            after = self._query_after()
+            thread = await thread_for_user(
+                thread_id=self.scope["url_route"]["kwargs"]["thread_id"], user=user
+            )
+        except FrameError as exc:
+            return await self.refuse(CloseCode.BAD_REQUEST, exc.code, exc.detail)
+        except ThreadNotFound:
+            return await self.refuse(CloseCode.FORBIDDEN, "forbidden", "not your thread")
+        self.thread, self.thread_id = thread, thread.id
+        await self.channel_layer.group_add(group_name(self.thread_id), self.channel_name)
+        last, watermark, first_retained = await _ledger_position(self.thread_id)
+        resume_from = watermark if after is None else after
+        self.connection_id = (
+            await open_connection(
+                thread_id=self.thread_id,
+                user_id=user.pk,
+                channel_name=self.channel_name,
+                resumed_from=resume_from,
+            )
+        ).id
+        metrics.live_connections.inc()
+        self.acks = AckBatcher(
+            self.thread_id, self.connection_id, floor=min(watermark, resume_from)
+        )
+        self.budget = FrameBudget()
+        self.last_pong = time.monotonic()
+        await self.send_json(
+            {
+                "type": "hello",
+                "thread": str(self.thread_id),
+                "last_seq": last,
+                "resumed_from": resume_from,
+            }
+        )
+        await self.resume(resume_from, last, first_retained)
+        self.heartbeat = asyncio.create_task(self.keep_alive())
+
+    def _query_after(self) -> int | None:
+        values = query_params(self.scope).get("after")
+        if not values:
+            return None
+        try:
+            return parse_seq(int(values[0]), "after")
+        except ValueError:
+            raise FrameError("invalid_field", "'after' must be an integer") from None
+
+    async def refuse(self, code: int, error: str, detail: str) -> None:
+        await self.send_json(error_frame(error, detail))
+        await self.close(code=code)
+
+    async def resume(self, after: int, last: int, first_retained: int | None) -> None:
+        """Send the ledger's events after `after` (up to `last`); newer ones come live."""
+        if after > last:
+            await self.send_json(
+                {"type": "resync", "from": last, "to": after, "reason": "ahead_of_ledger"}
+            )
+            after = last
+        elif first_retained is not None and first_retained > after + 1:
+            await self.send_json(
+                {"type": "resync", "from": after, "to": first_retained - 1, "reason": "retention"}
+            )
+            after = first_retained - 1
+        self.sent_seq = after
+        sent = await self.send_from_ledger(after + 1, last, Trigger.RESUME)
+        if sent:
+            await record_attempt(
+                thread_id=self.thread_id,
+                connection_id=self.connection_id,
+                trigger=Trigger.RESUME,
+                from_seq=after + 1,
+                to_seq=last,
+                event_count=sent,
+            )
+
+    async def send_from_ledger(self, first: int, last: int, trigger: str) -> int:
+        chunk, sent = conf.limit("BACKFILL_CHUNK"), 0
+        while first <= last:
+            frames = await _events_between(self.thread_id, first, min(last, first + chunk - 1))
+            for frame in frames:
+                await self.send_event(frame, trigger)
+            sent += len(frames)
+            first += chunk
+        return sent
+
+    async def send_event(self, frame: dict[str, Any], trigger: str) -> None:
+        await self.send(text_data=json.dumps(frame))
+        self.sent_seq = max(self.sent_seq, frame["seq"])
+        metrics.events_sent.labels(trigger=trigger).inc()
+
+    async def ledger_events(self, message: dict[str, Any]) -> None:
+        """Events from the thread's group: live ones, or a redelivery (retry, replay)."""
+        trigger = message.get("trigger", Trigger.LIVE)
+        redelivery = trigger != Trigger.LIVE
+        for frame in message["events"]:
+            seq = frame["seq"]
+            if seq <= self.sent_seq and not redelivery:
+                metrics.duplicates_dropped.inc()
+                continue
+            if seq > self.sent_seq + 1:
+                await self.heal(seq - 1)
+            await self.send_event(frame, trigger)
+            if redelivery:
+                metrics.redeliveries.labels(trigger=trigger).inc()
+
+    async def heal(self, last: int) -> None:
+        first = self.sent_seq + 1
+        sent = await self.send_from_ledger(first, last, Trigger.HEAL)
+        metrics.gaps_healed.inc()
+        metrics.gap_events_healed.inc(sent)
+        await record_attempt(
+            thread_id=self.thread_id,
+            connection_id=self.connection_id,
+            trigger=Trigger.HEAL,
+            from_seq=first,
+            to_seq=last,
+            event_count=sent,
+        )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.connection_id is None:
+            return
+        try:
+            if not self.budget.take():
+                raise FrameError("rate_limited", "too many frames", close=CloseCode.FLOODING)
+            if text_data is None:
+                raise FrameError("binary_not_supported", "send JSON text frames")
+            await self.dispatch_frame(
+                parse_frame(text_data, max_bytes=conf.limit("MAX_FRAME_BYTES"))
+            )
+        except FrameError as exc:
+            metrics.bad_frames.labels(code=exc.code).inc()
+            await self.send_json(error_frame(exc.code, exc.detail))
+            if exc.close is not None:
+                await self.close(code=exc.close)
+        except DeliveryError as exc:
+            await self.send_json(error_frame(exc.code, str(exc)))
+        except Exception:
+            logger.exception("frame handling failed on thread %s", self.thread_id)
+            await self.send_json(error_frame("server_error", "the frame could not be handled"))
+
+    async def dispatch_frame(self, frame: Ack | Resume | Pong | Message) -> None:
+        if isinstance(frame, Ack):
+            if frame.seq > self.sent_seq:
+                raise FrameError("ack_beyond_sent", f"seq {frame.seq} is beyond {self.sent_seq}")
+            self.acks.add(frame.seq)
+        elif isinstance(frame, Resume):
+            last, _, first_retained = await _ledger_position(self.thread_id)
+            await self.resume(frame.after, last, first_retained)
+        elif isinstance(frame, Pong):
+            await self.on_pong()
+        else:
+            await post_message(thread=self.thread, text=frame.text, client_id=frame.client_id)
+
+    async def on_pong(self) -> None:
+        now = time.monotonic()
+        if now - self.last_pong >= conf.timing("HEARTBEAT_PERSIST_INTERVAL"):
+            await touch_connection(connection_id=self.connection_id)
+        self.last_pong = now
+
+    async def keep_alive(self) -> None:
+        """App-level heartbeat: a client that stops answering pings is closed and marked dead."""
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._heartbeat_loop(conf.timing("PING_INTERVAL"), conf.timing("PING_TIMEOUT"))
+
+    async def _heartbeat_loop(self, interval: float, silence_limit: float) -> None:
+        while True:
+            await asyncio.sleep(min(interval, silence_limit))
+            if time.monotonic() - self.last_pong > silence_limit:
+                logger.warning(
+                    "connection %s missed pongs for %.0fs; closing as dead",
+                    self.connection_id,
+                    silence_limit,
+                )
+                await self.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout", dead=True)
+                await self.close(code=CloseCode.HEARTBEAT_TIMEOUT)
+                return
+            await self.send_json({"type": "ping", "t": time.time()})
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def disconnect(self, code: int) -> None:
+        if self.heartbeat is not None and self.heartbeat is not asyncio.current_task():
+            self.heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.heartbeat
+        await self.finish(code, "client closed" if code < 4000 else "server closed")
+
+    async def finish(self, code: int | None, reason: str, *, dead: bool = False) -> None:
+        if self.connection_id is None:
+            return
+        connection_id, self.connection_id = self.connection_id, None
+        metrics.live_connections.dec()
+        await self.acks.close()
+        await self.channel_layer.group_discard(group_name(self.thread_id), self.channel_name)
+        await close_connection(connection_id=connection_id, code=code, reason=reason, dead=dead)

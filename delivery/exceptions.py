@@ -1,0 +1,25 @@
+"""Domain errors of the delivery core. Interfaces turn them into error frames or JSON errors."""
+
+
+class DeliveryError(Exception):
+    code = "delivery_error"
+
+
+class InvalidEvent(DeliveryError, ValueError):
+    """An emit call's type or payload cannot go into the ledger."""
+
+    code = "invalid_event"
+
+
+class ThreadNotFound(DeliveryError, LookupError):
+    code = "thread_not_found"
+
+
+class LedgerWriteFailed(DeliveryError, RuntimeError):
+    """The ledger commit failed, so nothing was emitted. The agent must see this."""
+
+    code = "ledger_write_failed"
+
+
+class InvalidToken(DeliveryError):
+    code = "invalid_token"

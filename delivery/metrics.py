@@ -1,0 +1,39 @@
+"""Delivery counters. The names are the ones operators already chart (DESIGN "Monitoring")."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+events_emitted = Counter("ledger_events_emitted_total", "Events committed to the ledger.")
+events_sent = Counter(
+    "websocket_events_sent_total", "Event frames written to client sockets.", ["trigger"]
+)
+events_failed = Counter(
+    "websocket_events_failed_total", "Events whose fast-path send failed.", ["cause"]
+)
+events_dropped = Counter(
+    "websocket_events_dropped_total",
+    "Channel deliveries the channel layer dropped, by cause.",
+    ["cause"],
+)
+duplicates_dropped = Counter(
+    "websocket_duplicates_dropped_total", "Live events at or below a connection's sent_seq."
+)
+gaps_healed = Counter("websocket_gaps_healed_total", "Gaps a consumer backfilled from the ledger.")
+gap_events_healed = Counter(
+    "websocket_gap_events_healed_total", "Events a consumer backfilled to close a gap."
+)
+events_acked = Counter("websocket_events_acked_total", "Events acknowledged by a client.")
+redeliveries = Counter(
+    "websocket_redeliveries_total", "Events sent again outside the live path.", ["trigger"]
+)
+silent_failures = Counter(
+    "silent_failure_detected_total", "Failures caught that would otherwise be silent.", ["kind"]
+)
+bad_frames = Counter("websocket_bad_frames_total", "Rejected client frames.", ["code"])
+delivery_time = Histogram(
+    "critical_event_delivery_time_seconds",
+    "Time from emit to client acknowledgement for critical events.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+live_connections = Gauge(
+    "websocket_live_connections", "Open client sockets.", multiprocess_mode="livesum"
+)

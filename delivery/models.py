@@ -1,0 +1,163 @@
+"""The ledger: every agent event is a row here before it is anything else."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Thread(models.Model):
+    """A conversation. `last_seq` is the highest sequence number allocated in it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="threads"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    last_seq = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "-created_at"], name="thread_owner_recent_idx")]
+
+    def __str__(self) -> str:
+        return self.title or str(self.id)
+
+
+class EventState(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    ACKED = "acked"
+    UNDELIVERED = "undelivered"
+
+
+UNACKED_STATES = (EventState.PENDING, EventState.SENT)
+
+
+class Event(models.Model):
+    """One agent event. `(thread, seq)` is unique and seqs are contiguous per thread."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="events")
+    seq = models.BigIntegerField()
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    critical = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    first_sent_at = models.DateTimeField(null=True, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    acked_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=EventState.choices, default=EventState.PENDING)
+    undelivered_cause = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "seq"], name="event_thread_seq_uniq"),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="event_seq_positive"),
+        ]
+        indexes = [
+            # The reconciler reads only this: its cost follows the unacknowledged set,
+            # not the ledger's size.
+            models.Index(
+                fields=["state", "last_sent_at"],
+                condition=Q(state__in=UNACKED_STATES),
+                name="event_unacked_idx",
+            ),
+            # A thread's unacknowledged tail: the resume point and the ack floor.
+            models.Index(
+                fields=["thread", "seq"],
+                condition=~Q(state="acked"),
+                name="event_open_thread_idx",
+            ),
+            models.Index(fields=["created_at"], name="event_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.thread_id}#{self.seq} {self.type}"
+
+
+class ConnectionState(models.TextChoices):
+    LIVE = "live"
+    CLOSED = "closed"
+    DEAD = "dead"
+
+
+class Connection(models.Model):
+    """One WebSocket (or long-poll) session of a client on a thread."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="connections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    channel_name = models.CharField(max_length=200, blank=True)
+    transport = models.CharField(max_length=16, default="websocket")
+    state = models.CharField(
+        max_length=8, choices=ConnectionState.choices, default=ConnectionState.LIVE
+    )
+    resumed_from = models.BigIntegerField(null=True, blank=True)
+    acked_seq = models.BigIntegerField(default=0)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_code = models.IntegerField(null=True, blank=True)
+    close_reason = models.CharField(max_length=200, blank=True)
+    server = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["thread"],
+                condition=Q(state="live"),
+                name="connection_live_idx",
+            ),
+            models.Index(fields=["thread", "-opened_at"], name="connection_thread_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transport} {self.id} ({self.state})"
+
+
+class Trigger(models.TextChoices):
+    LIVE = "live"
+    RESUME = "resume"
+    HEAL = "heal"
+    RETRY = "retry"
+    REPLAY = "replay"
+
+
+class DeliveryAttempt(models.Model):
+    """A batch of events (a seq range) sent to a thread outside the plain live path."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="attempts")
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+    )
+    trigger = models.CharField(max_length=8, choices=Trigger.choices)
+    from_seq = models.BigIntegerField()
+    to_seq = models.BigIntegerField()
+    event_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    detail = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["thread", "created_at"], name="attempt_thread_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.trigger} {self.from_seq}..{self.to_seq}"
+
+
+class AccessToken(models.Model):
+    """A revocable record behind a signed, expiring API token (`manage.py issue_token`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    label = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token {self.id} for {self.user_id}"

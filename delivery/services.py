@@ -1,0 +1,187 @@
+"""Writes to the ledger. `emit` and `emit_many` are the one public way to send an event."""
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import DatabaseError, connection, transaction
+from django.dispatch import Signal
+
+from delivery import conf, fanout, metrics
+from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
+from delivery.models import Event, EventState, Thread
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+USER_MESSAGE = "user_message"
+
+message_posted = Signal()
+"""Sent after a user's message is committed for the first time (not on an idempotent repeat).
+Receivers get `thread` and `event`; the agent that answers connects here."""
+
+ThreadRef = Thread | uuid.UUID | str
+EventSpec = tuple[str, dict[str, Any] | None]
+
+
+def emit(
+    thread: ThreadRef,
+    type: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    critical: bool = True,
+    idempotency_key: str | None = None,
+) -> Event:
+    """Commit one event to the ledger, then send it on the fast path after commit.
+
+    Raises `InvalidEvent` for a bad type or payload, `ThreadNotFound`, and `LedgerWriteFailed`
+    when the commit fails. A failed fast path never raises: the event stays pending.
+    Repeating an `idempotency_key` returns the event it first created.
+    """
+    return emit_many(thread, [(type, payload)], critical=critical, idempotency_key=idempotency_key)[
+        0
+    ]
+
+
+def emit_many(
+    thread: ThreadRef,
+    items: Sequence[EventSpec],
+    *,
+    critical: bool = True,
+    idempotency_key: str | None = None,
+) -> list[Event]:
+    """Commit several events in one transaction; one channel-layer message carries them all."""
+    events, _ = _emit(_thread_id(thread), items, critical=critical, idempotency_key=idempotency_key)
+    return events
+
+
+aemit = database_sync_to_async(emit)
+aemit_many = database_sync_to_async(emit_many)
+
+
+def _emit(
+    thread_id: uuid.UUID,
+    items: Sequence[EventSpec],
+    *,
+    critical: bool,
+    idempotency_key: str | None,
+) -> tuple[list[Event], bool]:
+    specs = _validated(items)
+    try:
+        with transaction.atomic():
+            events, created = _commit(thread_id, specs, critical, idempotency_key)
+            if created:
+                transaction.on_commit(partial(fanout.publish_live, thread_id, events))
+    except DatabaseError as exc:
+        logger.error("ledger write failed for thread %s: %s", thread_id, exc)
+        raise LedgerWriteFailed(f"ledger write failed: {exc}") from exc
+    if created:
+        metrics.events_emitted.inc(len(events))
+    return events, created
+
+
+def _commit(
+    thread_id: uuid.UUID,
+    specs: list[tuple[str, dict[str, Any]]],
+    critical: bool,
+    idempotency_key: str | None,
+) -> tuple[list[Event], bool]:
+    ids = _event_ids(thread_id, idempotency_key, len(specs))
+    if idempotency_key is not None:
+        # The row lock serialises repeats of one key, so the lookup below cannot race.
+        if not Thread.objects.select_for_update().filter(pk=thread_id).exists():
+            raise ThreadNotFound(f"thread {thread_id} does not exist")
+        existing = list(Event.objects.filter(event_id__in=ids).order_by("seq"))
+        if existing:
+            return existing, False
+    last = _allocate_seqs(thread_id, len(specs))
+    first = last - len(specs) + 1
+    events = [
+        Event(
+            thread_id=thread_id,
+            seq=first + i,
+            event_id=ids[i],
+            type=type,
+            payload=payload,
+            critical=critical,
+            state=EventState.PENDING,
+        )
+        for i, (type, payload) in enumerate(specs)
+    ]
+    Event.objects.bulk_create(events)
+    return events, True
+
+
+def _allocate_seqs(thread_id: uuid.UUID, count: int) -> int:
+    """Reserve `count` seqs. The row lock makes commit order equal seq order in a thread."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE delivery_thread SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
+            [count, thread_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise ThreadNotFound(f"thread {thread_id} does not exist")
+    return int(row[0])
+
+
+def _event_ids(thread_id: uuid.UUID, key: str | None, count: int) -> list[uuid.UUID]:
+    if key is None:
+        return [uuid.uuid4() for _ in range(count)]
+    return [uuid.uuid5(thread_id, key if i == 0 else f"{key}#{i}") for i in range(count)]
+
+
+def _validated(items: Sequence[EventSpec]) -> list[tuple[str, dict[str, Any]]]:
+    if not items:
+        raise InvalidEvent("emit_many needs at least one event")
+    max_bytes = conf.limit("MAX_PAYLOAD_BYTES")
+    specs = []
+    for item in items:
+        type, payload = item
+        if not isinstance(type, str) or not EVENT_TYPE_RE.match(type):
+            raise InvalidEvent(f"event type {type!r} must match {EVENT_TYPE_RE.pattern}")
+        payload = {} if payload is None else payload
+        if not isinstance(payload, dict):
+            raise InvalidEvent(
+                f"payload of {type!r} must be a dict, not {payload.__class__.__name__}"
+            )
+        try:
+            size = len(json.dumps(payload, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise InvalidEvent(f"payload of {type!r} is not JSON: {exc}") from exc
+        if size > max_bytes:
+            raise InvalidEvent(f"payload of {type!r} is {size} bytes; the limit is {max_bytes}")
+        specs.append((type, payload))
+    return specs
+
+
+def _thread_id(thread: ThreadRef) -> uuid.UUID:
+    if isinstance(thread, Thread):
+        return thread.id
+    try:
+        return thread if isinstance(thread, uuid.UUID) else uuid.UUID(str(thread))
+    except ValueError:
+        raise ThreadNotFound(f"{thread!r} is not a thread id") from None
+
+
+def create_thread(*, owner: AbstractBaseUser, title: str = "") -> Thread:
+    return Thread.objects.create(owner=owner, title=title[:200])
+
+
+def post_message(*, thread: Thread, text: str, client_id: str) -> tuple[Event, bool]:
+    """Record the user's turn once per `client_id`; a resend returns the first event."""
+    events, created = _emit(
+        thread.id,
+        [(USER_MESSAGE, {"text": text, "client_id": client_id})],
+        critical=True,
+        idempotency_key=f"message:{client_id}",
+    )
+    if created:
+        message_posted.send(sender=Thread, thread=thread, event=events[0])
+    return events[0], created

@@ -1,0 +1,17 @@
+"""Celery tasks of the delivery core. Each takes ids, calls a service and is idempotent."""
+
+from celery import shared_task
+
+from delivery import redelivery
+
+# Seconds between tries while a socket's channel stays full; the reconciler takes over after.
+REDELIVERY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def redeliver_pending(thread_id: str, attempt: int = 0) -> None:
+    if redelivery.redeliver_pending(thread_id=thread_id) or attempt + 1 >= len(REDELIVERY_BACKOFF):
+        return
+    redeliver_pending.apply_async(
+        (thread_id, attempt + 1), countdown=REDELIVERY_BACKOFF[attempt + 1]
+    )

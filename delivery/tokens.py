@@ -1,0 +1,43 @@
+"""Signed, expiring, revocable API tokens for programmatic clients."""
+
+import uuid
+from datetime import timedelta
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core import signing
+from django.utils import timezone
+
+from delivery import conf
+from delivery.exceptions import InvalidToken
+from delivery.models import AccessToken
+
+_SALT = "ledgerline.access-token"
+
+
+def issue_token(*, user: AbstractBaseUser, label: str = "", ttl: int | None = None) -> str:
+    """Create a token row and return its signed string. Only the caller ever sees the string."""
+    seconds = ttl if ttl is not None else conf.limit("TOKEN_TTL")
+    record = AccessToken.objects.create(
+        user=user, label=label, expires_at=timezone.now() + timedelta(seconds=seconds)
+    )
+    return signing.dumps(str(record.id), salt=_SALT, compress=False)
+
+
+def revoke_token(*, token_id: uuid.UUID) -> None:
+    AccessToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def user_for_token(token: str) -> AbstractBaseUser:
+    """The active user a token belongs to, or `InvalidToken`."""
+    try:
+        token_id = signing.loads(token, salt=_SALT, max_age=conf.limit("TOKEN_TTL"))
+        record = AccessToken.objects.select_related("user").get(pk=uuid.UUID(str(token_id)))
+    except (signing.BadSignature, AccessToken.DoesNotExist, ValueError, TypeError):
+        raise InvalidToken("token is invalid or expired") from None
+    if record.revoked_at is not None or record.expires_at <= timezone.now():
+        raise InvalidToken("token is revoked or expired")
+    if not record.user.is_active:
+        raise InvalidToken("token user is inactive")
+    return record.user

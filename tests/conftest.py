@@ -1,0 +1,36 @@
+import pytest
+from channels.layers import get_channel_layer
+
+from tests.factories import ThreadFactory, UserFactory
+from tests.processes import start_celery_worker, stop
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def thread(user):
+    return ThreadFactory(owner=user)
+
+
+@pytest.fixture(autouse=True)
+async def _flush_channel_layer():
+    """Each test starts with an empty channel layer (its keys carry a per-run prefix)."""
+    yield
+    layer = get_channel_layer()
+    await layer.flush()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker on this run's queue, against the test database."""
+    process = start_celery_worker(tmp_path_factory.mktemp("celery") / "worker.log")
+    yield process
+    stop(process)

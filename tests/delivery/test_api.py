@@ -1,0 +1,157 @@
+import json
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from delivery import emit
+from delivery.models import Event, EventState, Thread
+from delivery.tokens import issue_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def bearer(user):
+    return {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user=user)}"}
+
+
+def post(client, url, body, **extra):
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(url, data, content_type="application/json", **extra)
+
+
+def test_create_thread_with_a_token(client, bearer, user):
+    response = post(client, "/api/threads", {"title": "help"}, **bearer)
+    assert response.status_code == 201
+    assert Thread.objects.get(pk=response.json()["id"]).owner == user
+
+
+def test_list_threads_shows_only_mine(client, bearer, thread, other_user):
+    Thread.objects.create(owner=other_user)
+    response = client.get("/api/threads", **bearer)
+    assert [t["id"] for t in response.json()["threads"]] == [str(thread.id)]
+
+
+def test_events_after_n(client, bearer, thread):
+    for i in range(4):
+        emit(thread, "step", {"i": i})
+    page = client.get(f"/api/threads/{thread.id}/events?after=2", **bearer).json()
+    assert [e["seq"] for e in page["events"]] == [3, 4]
+    assert page["last_seq"] == 4
+
+
+def test_long_poll_wakes_when_an_event_is_emitted(client, bearer, thread):
+    def later():
+        time.sleep(0.4)
+        emit(thread, "agent_completed", {"answer": 84})
+        connection.close()
+
+    threading.Thread(target=later).start()
+    started = time.monotonic()
+    page = client.get(f"/api/threads/{thread.id}/events?after=0&wait=2", **bearer).json()
+    assert [e["event"] for e in page["events"]] == ["agent_completed"]
+    assert time.monotonic() - started < 1.9
+
+
+def test_long_poll_returns_empty_after_the_wait(client, bearer, thread):
+    page = client.get(f"/api/threads/{thread.id}/events?after=0&wait=1", **bearer).json()
+    assert page["events"] == []
+
+
+def test_ack_marks_events_acked(client, bearer, thread):
+    for _ in range(3):
+        emit(thread, "step", {})
+    response = post(client, f"/api/threads/{thread.id}/ack", {"seq": 2}, **bearer)
+    assert response.json() == {"acked": 2}
+    states = list(
+        Event.objects.filter(thread=thread).order_by("seq").values_list("state", flat=True)
+    )
+    assert states[:2] == [EventState.ACKED, EventState.ACKED] and states[2] != EventState.ACKED
+
+
+def test_message_is_idempotent_on_client_id(client, bearer, thread):
+    body = {"text": "what is 12*7", "client_id": "abc"}
+    first = post(client, f"/api/threads/{thread.id}/messages", body, **bearer)
+    again = post(client, f"/api/threads/{thread.id}/messages", body, **bearer)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["event"]["id"] == again.json()["event"]["id"]
+    assert Event.objects.filter(thread=thread).count() == 1
+
+
+def test_session_post_needs_csrf(user, thread):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = post(client, f"/api/threads/{thread.id}/messages", {"text": "x", "client_id": "1"})
+    assert response.status_code == 403 and response.json()["error"] == "csrf_failed"
+    client.get("/accounts/login/")  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    ok = post(
+        client,
+        f"/api/threads/{thread.id}/messages",
+        {"text": "x", "client_id": "1"},
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert ok.status_code == 201
+
+
+def test_session_get_works_without_token(user, thread):
+    client = Client()
+    client.force_login(user)
+    assert client.get(f"/api/threads/{thread.id}/events").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/threads"),
+        ("get", "/api/threads/{id}/events"),
+        ("post", "/api/threads/{id}/ack"),
+        ("post", "/api/threads/{id}/messages"),
+    ],
+)
+def test_anonymous_requests_get_401(client, thread, method, path):
+    response = getattr(client, method)(path.format(id=thread.id))
+    assert response.status_code == 401 and response.json()["error"] == "unauthenticated"
+
+
+def test_bad_bearer_gets_401(client, thread):
+    response = client.get("/api/threads", HTTP_AUTHORIZATION="Bearer nope")
+    assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+
+
+def test_another_users_thread_is_404(client, thread, other_user):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user=other_user)}"}
+    assert client.get(f"/api/threads/{thread.id}/events", **headers).status_code == 404
+    response = post(client, f"/api/threads/{thread.id}/ack", {"seq": 0}, **headers)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path, body, status, error",
+    [
+        ("ack", "{not json", 400, "bad_json"),
+        ("ack", "[1]", 400, "not_an_object"),
+        ("ack", {"seq": "x"}, 400, "invalid_field"),
+        ("ack", {"seq": -1}, 400, "invalid_field"),
+        ("ack", {"seq": 1.5}, 400, "invalid_field"),
+        ("ack", {"seq": 99}, 400, "ack_beyond_sent"),
+        ("messages", {"text": "", "client_id": "a"}, 400, "invalid_field"),
+        ("messages", {"text": "hi"}, 400, "invalid_field"),
+        ("messages", {"text": "x" * 70_000, "client_id": "a"}, 413, "body_too_large"),
+    ],
+)
+def test_bad_bodies_get_json_errors(client, bearer, thread, path, body, status, error):
+    response = post(client, f"/api/threads/{thread.id}/{path}", body, **bearer)
+    assert (response.status_code, response.json()["error"]) == (status, error)
+
+
+def test_bad_query_gets_400(client, bearer, thread):
+    response = client.get(f"/api/threads/{thread.id}/events?after=-3", **bearer)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_field"
+
+
+def test_wrong_method_is_405(client, bearer, thread):
+    assert client.get(f"/api/threads/{thread.id}/ack", **bearer).status_code == 405

@@ -1,0 +1,158 @@
+import asyncio
+import logging
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from delivery import emit, emit_many, metrics
+from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
+from delivery.fanout import group_name
+from delivery.models import Event, EventState, Thread
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _sample(counter, **labels) -> float:
+    return (counter.labels(**labels) if labels else counter)._value.get()
+
+
+def test_emit_commits_event_with_next_seq(thread):
+    first = emit(thread, "agent_started", {"run": 1})
+    second = emit(thread.id, "agent_completed", {"answer": 84})
+    assert (first.seq, second.seq) == (1, 2)
+    thread.refresh_from_db()
+    assert thread.last_seq == 2
+    assert Event.objects.get(pk=second.pk).payload == {"answer": 84}
+
+
+def test_emit_many_commits_contiguous_seqs(thread):
+    emit(thread, "agent_started", {})
+    events = emit_many(thread, [("tool_executing", {"n": i}) for i in range(5)])
+    assert [e.seq for e in events] == [2, 3, 4, 5, 6]
+
+
+def test_emit_many_sends_one_layer_message_with_every_event(thread):
+    layer = get_channel_layer()
+
+    async def subscribe():
+        channel = await layer.new_channel()
+        await layer.group_add(group_name(thread.id), channel)
+        return channel
+
+    channel = async_to_sync(subscribe)()
+    emit_many(thread, [("tool_executing", {"n": i}) for i in range(3)])
+    message = async_to_sync(layer.receive)(channel)
+    assert message["type"] == "ledger.events"
+    assert [e["seq"] for e in message["events"]] == [1, 2, 3]
+    assert [e["payload"] for e in message["events"]] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_fast_path_success_marks_batch_sent(thread):
+    events = emit_many(thread, [("a", {}), ("b", {})])
+    states = set(
+        Event.objects.filter(pk__in=[e.pk for e in events]).values_list("state", flat=True)
+    )
+    assert states == {EventState.SENT}
+
+
+def test_idempotency_key_returns_the_same_event(thread):
+    first = emit(thread, "agent_started", {}, idempotency_key="run-1-start")
+    again = emit(thread, "agent_started", {}, idempotency_key="run-1-start")
+    assert again.event_id == first.event_id
+    assert Event.objects.filter(thread=thread).count() == 1
+    assert Thread.objects.get(pk=thread.pk).last_seq == 1
+
+
+def test_emit_to_missing_thread_raises(db):
+    with pytest.raises(ThreadNotFound):
+        emit("6b1f5d1e-0000-4000-8000-000000000000", "agent_started", {})
+
+
+@pytest.mark.parametrize(
+    "type_, payload",
+    [
+        ("", {}),
+        ("Agent Started", {}),
+        (7, {}),
+        ("ok", [1, 2]),
+        ("ok", {"x": object()}),
+        ("ok", {"x": float("nan")}),
+        ("ok", {"big": "x" * 300_000}),
+    ],
+)
+def test_invalid_event_is_refused_before_the_ledger(thread, type_, payload):
+    with pytest.raises(InvalidEvent):
+        emit(thread, type_, payload)
+    assert Thread.objects.get(pk=thread.pk).last_seq == 0
+
+
+def test_failed_commit_raises_and_leaves_no_half_write(thread):
+    # PostgreSQL refuses \u0000 inside jsonb: a real commit failure.
+    with pytest.raises(LedgerWriteFailed):
+        emit(thread, "agent_thinking", {"text": "nul \u0000 byte"})
+    assert Thread.objects.get(pk=thread.pk).last_seq == 0
+    assert emit(thread, "agent_thinking", {}).seq == 1
+
+
+@pytest.fixture
+def unreachable_layer(settings):
+    from channels.layers import channel_layers
+
+    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            **settings.CHANNEL_LAYERS["default"],
+            "CONFIG": {**config, "hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
+def test_failed_fast_path_leaves_event_pending_and_never_raises(thread, unreachable_layer, caplog):
+    before = _sample(metrics.events_failed, cause="fast_path")
+    with caplog.at_level(logging.ERROR, logger="delivery.fanout"):
+        event = emit(thread, "agent_completed", {"answer": 84})
+    assert Event.objects.get(pk=event.pk).state == EventState.PENDING
+    assert _sample(metrics.events_failed, cause="fast_path") == before + 1
+    assert any(r.levelno == logging.ERROR and "fast-path" in r.getMessage() for r in caplog.records)
+
+
+def test_concurrent_thread_emitters_keep_seqs_contiguous(thread):
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(20):
+                if i % 5 == 0:
+                    emit_many(thread, [("burst", {"w": n, "i": i}), ("burst", {"w": n, "i": i})])
+                else:
+                    emit(thread, "step", {"w": n, "i": i})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors
+    seqs = list(Event.objects.filter(thread=thread).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 6 * 24 + 1))
+    assert Thread.objects.get(pk=thread.pk).last_seq == len(seqs)
+
+
+async def test_async_emit_forms_share_the_ledger(thread):
+    from delivery import aemit, aemit_many
+
+    first = await aemit(thread, "agent_started", {})
+    rest = await aemit_many(thread, [("a", {}), ("b", {})])
+    assert [first.seq, *[e.seq for e in rest]] == [1, 2, 3]
+    await asyncio.sleep(0)

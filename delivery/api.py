@@ -38,6 +38,10 @@ def error_response(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"error": code, "detail": detail}, status=status)
 
 
+def _no_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()
+
+
 def _authenticate(request: HttpRequest) -> Any:
     header = request.headers.get("Authorization", "")
     if header:
@@ -51,7 +55,7 @@ def _authenticate(request: HttpRequest) -> Any:
     if not request.user.is_authenticated:
         raise ApiError(401, "unauthenticated", "log in, or send a bearer token")
     if request.method == "POST":
-        rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
+        rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, _no_view, (), {})
         if rejected is not None:
             raise ApiError(403, "csrf_failed", "session requests must carry the CSRF token")
     return request.user

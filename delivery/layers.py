@@ -22,7 +22,7 @@ class _OverCapacityHandler(logging.Handler):
         sink = _over_capacity.get()
         if sink is not None and "over capacity" in str(record.msg) and record.args:
             args = record.args if isinstance(record.args, tuple) else (record.args,)
-            sink.append(int(args[0]))
+            sink.append(int(str(args[0])))
 
 
 def install_drop_hook() -> None:

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 from django.dispatch import Signal
 
@@ -170,7 +170,7 @@ def _thread_id(thread: ThreadRef) -> uuid.UUID:
         raise ThreadNotFound(f"{thread!r} is not a thread id") from None
 
 
-def create_thread(*, owner: AbstractBaseUser, title: str = "") -> Thread:
+def create_thread(*, owner: User, title: str = "") -> Thread:
     return Thread.objects.create(owner=owner, title=title[:200])
 
 

@@ -4,6 +4,7 @@ import uuid
 from datetime import timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core import signing
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from delivery.models import AccessToken
 _SALT = "ledgerline.access-token"
 
 
-def issue_token(*, user: AbstractBaseUser, label: str = "", ttl: int | None = None) -> str:
+def issue_token(*, user: User, label: str = "", ttl: int | None = None) -> str:
     """Create a token row and return its signed string. Only the caller ever sees the string."""
     seconds = ttl if ttl is not None else conf.limit("TOKEN_TTL")
     record = AccessToken.objects.create(

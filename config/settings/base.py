@@ -8,7 +8,8 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 _DEV_SECRET = "ledgerline-development-only-secret-do-not-deploy"
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)

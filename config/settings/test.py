@@ -13,7 +13,7 @@ STORAGES = {
 # Tests share the machine's Redis: a per-run id keeps their channels and task queue apart.
 # It is put in the environment, so the daphne and Celery processes a test starts share it.
 TEST_RUN = os.environ.setdefault("LEDGERLINE_TEST_RUN", f"ledgerline-test-{os.getpid()}")
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = TEST_RUN
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = TEST_RUN  # type: ignore[index]
 CELERY_TASK_DEFAULT_QUEUE = TEST_RUN
 CELERY_TASK_ALWAYS_EAGER = False
 LEDGERLINE.update(

@@ -73,6 +73,10 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             await self.open()
         except Exception:
             logger.exception("could not open a connection on %s", self.scope.get("path"))
+            if hasattr(self, "thread_id"):
+                # A channel left in the group would fill up and read as a drop on every send.
+                group = group_name(self.thread_id)
+                await self.channel_layer.group_discard(group, self.channel_name)
             await self.refuse(CloseCode.SERVER_ERROR, "server_error", "try again shortly")
 
     async def open(self) -> None:
@@ -106,7 +110,7 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             self.thread_id, self.connection_id, floor=min(watermark, resume_from)
         )
         self.budget = FrameBudget()
-        self.last_pong = time.monotonic()
+        self.last_pong = self.last_persisted = time.monotonic()
         await self.send_json(
             {
                 "type": "hello",
@@ -172,6 +176,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
 
     async def ledger_events(self, message: dict[str, Any]) -> None:
         """Events from the thread's group: live ones, or a redelivery (retry, replay)."""
+        if self.connection_id is None:
+            return  # closing: the ledger keeps these for the client's next connect
         trigger = message.get("trigger", Trigger.LIVE)
         redelivery = trigger != Trigger.LIVE
         for frame in message["events"]:
@@ -235,15 +241,22 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             await post_message(thread=self.thread, text=frame.text, client_id=frame.client_id)
 
     async def on_pong(self) -> None:
-        now = time.monotonic()
-        if now - self.last_pong >= conf.timing("HEARTBEAT_PERSIST_INTERVAL"):
-            await touch_connection(connection_id=self.connection_id)
-        self.last_pong = now
+        self.last_pong = now = time.monotonic()
+        if now - self.last_persisted < conf.timing("HEARTBEAT_PERSIST_INTERVAL"):
+            return
+        self.last_persisted = now
+        await touch_connection(connection_id=self.connection_id)
+        # Refresh group membership, so `group_expiry` only ever drops channels of dead sockets.
+        await self.channel_layer.group_add(group_name(self.thread_id), self.channel_name)
 
     async def keep_alive(self) -> None:
         """App-level heartbeat: a client that stops answering pings is closed and marked dead."""
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await self._heartbeat_loop(conf.timing("PING_INTERVAL"), conf.timing("PING_TIMEOUT"))
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("heartbeat failed for connection %s", self.connection_id)
 
     async def _heartbeat_loop(self, interval: float, silence_limit: float) -> None:
         while True:

@@ -87,6 +87,9 @@ CHANNEL_LAYERS = {
             # not the layer, is the queue, and drops are detected and healed.
             "capacity": env.int("CHANNELS_CAPACITY", default=100),
             "expiry": env.int("CHANNELS_EXPIRY", default=60),
+            # Live sockets re-join on every persisted heartbeat, so a channel whose process died
+            # leaves its groups within this bound instead of reading as full for a day.
+            "group_expiry": env.int("CHANNELS_GROUP_EXPIRY", default=120),
         },
     }
 }

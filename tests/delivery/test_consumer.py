@@ -204,3 +204,17 @@ async def test_resume_records_a_delivery_attempt(thread, user):
         2,
     )
     await ws.disconnect()
+
+
+async def test_pong_persists_the_heartbeat(thread, user, settings):
+    settings.LEDGERLINE = {**settings.LEDGERLINE, "HEARTBEAT_PERSIST_INTERVAL": 0.0}
+    ws, _ = await connect(thread, user)
+    opened = (await db(Connection.objects.get)(thread=thread)).last_seen_at
+    await asyncio.sleep(0.05)
+    await send(ws, {"type": "pong", "t": 1})
+
+    async def seen_later():
+        return (await db(Connection.objects.get)(thread=thread)).last_seen_at > opened
+
+    assert await eventually(seen_later)
+    await ws.disconnect()

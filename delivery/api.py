@@ -5,14 +5,14 @@ Errors are JSON: `{"error": code, "detail": text}` with a matching status.
 """
 
 import asyncio
-import contextlib
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -20,12 +20,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from delivery import conf, connections, selectors, services
 from delivery.exceptions import DeliveryError, InvalidToken, ThreadNotFound
-from delivery.fanout import group_name
-from delivery.protocol import MAX_CLIENT_ID_CHARS, MAX_MESSAGE_CHARS, MAX_SEQ, event_frame
+from delivery.protocol import (
+    MAX_CLIENT_ID_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_SEQ,
+    FrameError,
+    event_frame,
+    parse_seq,
+)
 from delivery.tokens import user_for_token
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE = 500
+LONG_POLL_STEP = 0.5
 
 
 class ApiError(Exception):
@@ -62,7 +69,11 @@ def _authenticate(request: HttpRequest) -> Any:
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "bad_request", "Content-Length is not a number") from None
+    if length > MAX_BODY_BYTES:
         raise ApiError(413, "body_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(request.body or b"{}")
@@ -128,7 +139,10 @@ def threads(request: HttpRequest, user: Any) -> dict[str, Any] | JsonResponse:
 @api_view
 def ack(request: HttpRequest, user: Any, thread_id: uuid.UUID) -> dict[str, Any]:
     thread = selectors.thread_for_user(thread_id=thread_id, user=user)
-    seq = _int_field(_json_body(request).get("seq"), "seq")
+    try:
+        seq = parse_seq(_json_body(request).get("seq"), "seq")  # a JSON integer, as on the socket
+    except FrameError as exc:
+        raise ApiError(400, exc.code, exc.detail) from None
     if seq > thread.last_seq:
         raise ApiError(
             400, "ack_beyond_sent", f"seq {seq} is beyond the thread's {thread.last_seq}"
@@ -165,8 +179,10 @@ def _page(user: Any, thread_id: uuid.UUID, after: int, limit: int) -> dict[str, 
     page: dict[str, Any] = {"thread": str(thread.id), "last_seq": thread.last_seq, "events": frames}
     if after > thread.last_seq:
         page["resync"] = {"from": thread.last_seq, "to": after, "reason": "ahead_of_ledger"}
-    elif frames and frames[0]["seq"] > after + 1:
-        page["resync"] = {"from": after, "to": frames[0]["seq"] - 1, "reason": "retention"}
+    else:
+        first_available = frames[0]["seq"] if frames else thread.last_seq + 1
+        if after < thread.last_seq and first_available > after + 1:
+            page["resync"] = {"from": after, "to": first_available - 1, "reason": "retention"}
     return page
 
 
@@ -192,19 +208,12 @@ async def events(request: HttpRequest, thread_id: uuid.UUID) -> HttpResponse:
 async def _long_poll(
     user: Any, thread_id: uuid.UUID, after: int, limit: int, wait: float
 ) -> dict[str, Any]:
-    fetch = sync_to_async(_page)
-    layer = get_channel_layer()
-    if wait <= 0 or layer is None:
-        return await fetch(user, thread_id, after, limit)
-    # Subscribe before reading, as the consumer does, so nothing committed in between is missed.
-    channel = await layer.new_channel()
-    await layer.group_add(group_name(thread_id), channel)
-    try:
+    """Polls the ledger, not the channel layer: a fallback client holds no group membership
+    and no layer buffer, and the first read checks ownership before anything else."""
+    fetch = database_sync_to_async(_page)
+    deadline = time.monotonic() + wait
+    while True:
         page = await fetch(user, thread_id, after, limit)
-        if not page["events"] and "resync" not in page:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(layer.receive(channel), timeout=wait)
-            page = await fetch(user, thread_id, after, limit)
-        return page
-    finally:
-        await layer.group_discard(group_name(thread_id), channel)
+        if page["events"] or "resync" in page or time.monotonic() >= deadline:
+            return page
+        await asyncio.sleep(min(LONG_POLL_STEP, max(0.0, deadline - time.monotonic())))

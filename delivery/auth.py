@@ -1,5 +1,6 @@
 """WebSocket authentication: the session cookie for browsers, `?token=` for programs."""
 
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -11,6 +12,8 @@ from django.contrib.auth.models import AnonymousUser
 
 from delivery.exceptions import InvalidToken
 from delivery.tokens import user_for_token
+
+logger = logging.getLogger(__name__)
 
 
 def query_params(scope: dict[str, Any]) -> dict[str, list[str]]:
@@ -60,7 +63,9 @@ class LedgerOriginValidator(OriginValidator):
 
 
 def OriginCheckedStack(inner: Any) -> Any:
-    allowed = list(settings.ALLOWED_HOSTS)
-    if settings.DEBUG and not allowed:
-        allowed = ["localhost", "127.0.0.1", "[::1]"]
+    """`WS_ALLOWED_ORIGINS` (default: `ALLOWED_HOSTS`) without "*": a wildcard would also admit
+    a cookie with no Origin at all, which is exactly cross-site WebSocket hijacking."""
+    allowed = [origin for origin in settings.WS_ALLOWED_ORIGINS if origin != "*"]
+    if len(allowed) != len(settings.WS_ALLOWED_ORIGINS):
+        logger.warning("WS_ALLOWED_ORIGINS contains '*'; ignored. List the browser origins.")
     return LedgerOriginValidator(TokenOrSessionAuthMiddlewareStack(inner), allowed)

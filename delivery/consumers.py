@@ -47,11 +47,10 @@ post_message = database_sync_to_async(services.post_message)
 
 @database_sync_to_async
 def _ledger_position(thread_id: uuid.UUID) -> tuple[int, int, int | None]:
-    return (
-        selectors.last_seq(thread_id=thread_id),
-        selectors.acked_watermark(thread_id=thread_id),
-        selectors.first_retained_seq(thread_id=thread_id),
-    )
+    last = selectors.last_seq(thread_id=thread_id)
+    # An event committed and acked between the two reads must not put the watermark ahead.
+    watermark = min(selectors.acked_watermark(thread_id=thread_id), last)
+    return last, watermark, selectors.first_retained_seq(thread_id=thread_id)
 
 
 @database_sync_to_async
@@ -142,7 +141,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
                 {"type": "resync", "from": last, "to": after, "reason": "ahead_of_ledger"}
             )
             after = last
-        elif first_retained is not None and first_retained > after + 1:
+        elif (first_retained or last + 1) > after + 1:
+            first_retained = first_retained or last + 1  # nothing retained at all
             await self.send_json(
                 {"type": "resync", "from": after, "to": first_retained - 1, "reason": "retention"}
             )
@@ -178,6 +178,15 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         """Events from the thread's group: live ones, or a redelivery (retry, replay)."""
         if self.connection_id is None:
             return  # closing: the ledger keeps these for the client's next connect
+        try:
+            await self.deliver(message)
+        except Exception:
+            # The client reconnects and resumes from its last seq; the ledger has everything.
+            logger.exception("delivery failed on connection %s", self.connection_id)
+            await self.finish(CloseCode.SERVER_ERROR, "delivery failed")
+            await self.close(code=CloseCode.SERVER_ERROR)
+
+    async def deliver(self, message: dict[str, Any]) -> None:
         trigger = message.get("trigger", Trigger.LIVE)
         redelivery = trigger != Trigger.LIVE
         for frame in message["events"]:
@@ -194,6 +203,10 @@ class ThreadConsumer(AsyncWebsocketConsumer):
     async def heal(self, last: int) -> None:
         first = self.sent_seq + 1
         sent = await self.send_from_ledger(first, last, Trigger.HEAL)
+        if sent < last - first + 1:
+            await self.send_json(
+                {"type": "resync", "from": first - 1, "to": last, "reason": "retention"}
+            )
         metrics.gaps_healed.inc()
         metrics.gap_events_healed.inc(sent)
         await record_attempt(
@@ -246,8 +259,6 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             return
         self.last_persisted = now
         await touch_connection(connection_id=self.connection_id)
-        # Refresh group membership, so `group_expiry` only ever drops channels of dead sockets.
-        await self.channel_layer.group_add(group_name(self.thread_id), self.channel_name)
 
     async def keep_alive(self) -> None:
         """App-level heartbeat: a client that stops answering pings is closed and marked dead."""
@@ -259,17 +270,28 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             logger.exception("heartbeat failed for connection %s", self.connection_id)
 
     async def _heartbeat_loop(self, interval: float, silence_limit: float) -> None:
+        # Re-joining the group well inside `group_expiry` keeps live sockets in it; only the
+        # channels of dead processes expire.
+        refresh_every = self.channel_layer.group_expiry / 4
+        joined = time.monotonic()
         while True:
             await asyncio.sleep(min(interval, silence_limit))
-            if time.monotonic() - self.last_pong > silence_limit:
+            now = time.monotonic()
+            if now - self.last_pong > silence_limit:
                 logger.warning(
                     "connection %s missed pongs for %.0fs; closing as dead",
                     self.connection_id,
                     silence_limit,
                 )
-                await self.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout", dead=True)
+                # Shielded: a disconnect arriving now must not cut the bookkeeping short.
+                await asyncio.shield(
+                    self.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout", dead=True)
+                )
                 await self.close(code=CloseCode.HEARTBEAT_TIMEOUT)
                 return
+            if now - joined > refresh_every:
+                await self.channel_layer.group_add(group_name(self.thread_id), self.channel_name)
+                joined = now
             await self.send_json({"type": "ping", "t": time.time()})
 
     async def send_json(self, content: dict[str, Any]) -> None:

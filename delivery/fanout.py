@@ -4,6 +4,8 @@ Only the emit and redelivery services call `publish`. The ledger already holds e
 a failure here is counted and logged, never raised into the agent.
 """
 
+import asyncio
+import enum
 import logging
 import uuid
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from django.db import DatabaseError
 from django.db.models import F
 from django.utils import timezone
 
-from delivery import metrics
+from delivery import conf, metrics
 from delivery.models import Event, EventState, Trigger
 from delivery.protocol import event_frame
 
@@ -36,65 +38,78 @@ def events_message(events: Sequence[Event], *, trigger: str) -> dict[str, Any]:
     }
 
 
-async def apublish(thread_id: uuid.UUID, events: Sequence[Event], *, trigger: str) -> bool:
-    """Send events to the thread's group. True when every live socket's channel took them."""
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"  # every channel in the group took the message
+    NO_LISTENERS = "no_listeners"  # nobody is connected: the events wait for a resume
+    DROPPED = "dropped"  # some channel was full
+    FAILED = "failed"  # the layer raised or timed out
+
+
+async def apublish(thread_id: uuid.UUID, events: Sequence[Event], *, trigger: str) -> Outcome:
+    """Send events to the thread's group in one message and say what became of it."""
     layer = get_channel_layer()
     try:
-        dropped = await layer.group_send(  # type: ignore[union-attr]
-            group_name(thread_id), events_message(events, trigger=trigger)
+        result = await asyncio.wait_for(
+            layer.group_send(group_name(thread_id), events_message(events, trigger=trigger)),  # type: ignore[union-attr]
+            timeout=conf.timing("LAYER_SEND_TIMEOUT"),
         )
     except Exception:
         cause = "fast_path" if trigger == Trigger.LIVE else f"{trigger}_send"
         metrics.events_failed.labels(cause=cause).inc(len(events))
         logger.exception(
-            "fast-path send failed for thread %s seq %s..%s; events stay pending",
+            "%s send failed for thread %s seq %s..%s; the events stay in the ledger",
+            trigger,
             thread_id,
             events[0].seq,
             events[-1].seq,
         )
-        return False
-    if dropped:
+        return Outcome.FAILED
+    if result.dropped:
         logger.warning(
-            "channel layer dropped thread %s seq %s..%s for %s socket(s) (channel_full); "
-            "left pending for immediate redelivery",
+            "channel layer dropped thread %s seq %s..%s for %s of %s socket(s) (channel_full); "
+            "redelivering",
             thread_id,
             events[0].seq,
             events[-1].seq,
-            dropped,
+            result.dropped,
+            result.channels,
         )
-        return False
-    return True
+        return Outcome.DROPPED
+    return Outcome.DELIVERED if result.channels else Outcome.NO_LISTENERS
 
 
 def publish_live(thread_id: uuid.UUID, events: Sequence[Event]) -> None:
-    """The on-commit fast path of `emit`: send, then mark the batch sent in one update.
+    """The on-commit fast path of `emit`.
 
-    When the layer fails or drops, the events stay `pending` and a redelivery is queued at once:
-    a dropped *last* event of a burst has no later event to reveal its gap.
+    Delivered: the batch is marked sent in one update. Nobody listening: the events stay
+    pending, waiting for the client's resume. Dropped or failed: a redelivery of exactly this
+    seq range is queued at once, whatever the events' state by then, because a dropped *last*
+    event of a burst has no later event to reveal its gap, and another socket's ack must not
+    hide a drop on this one.
     """
-    if not async_to_sync(apublish)(thread_id, events, trigger=Trigger.LIVE):
-        request_redelivery(thread_id)
-        return
+    outcome = async_to_sync(apublish)(thread_id, events, trigger=Trigger.LIVE)
+    if outcome is Outcome.DELIVERED:
+        mark_sent(thread_id, events[0].seq, events[-1].seq)
+    elif outcome in (Outcome.DROPPED, Outcome.FAILED):
+        request_redelivery(thread_id, events[0].seq, events[-1].seq)
+
+
+def mark_sent(thread_id: uuid.UUID, first: int, last: int) -> None:
     now = timezone.now()
     try:
         Event.objects.filter(
-            thread_id=thread_id,
-            seq__gte=events[0].seq,
-            seq__lte=events[-1].seq,
-            state=EventState.PENDING,
+            thread_id=thread_id, seq__gte=first, seq__lte=last, state=EventState.PENDING
         ).update(
             state=EventState.SENT, first_sent_at=now, last_sent_at=now, attempts=F("attempts") + 1
         )
     except DatabaseError:
-        logger.exception(
-            "could not mark thread %s events sent; the reconciler will resend", thread_id
-        )
+        logger.exception("could not mark thread %s seq %s..%s sent", thread_id, first, last)
 
 
-def request_redelivery(thread_id: uuid.UUID) -> None:
-    from delivery.tasks import redeliver_pending
+def request_redelivery(thread_id: uuid.UUID, first: int, last: int) -> None:
+    from delivery.tasks import redeliver_range
 
     try:
-        redeliver_pending.apply_async((str(thread_id),), countdown=0.2, retry=False)
+        redeliver_range.apply_async((str(thread_id), first, last), countdown=0.2, retry=False)
     except Exception:
         logger.exception("could not queue redelivery for thread %s; the reconciler will", thread_id)

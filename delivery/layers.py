@@ -1,28 +1,38 @@
-"""A channels_redis layer that reports the drops channels_redis only logs at INFO.
+"""A channels_redis layer that reports what `group_send` did, including the drops it hides.
 
 `RedisChannelLayer.group_send` counts the channels that were over capacity and drops the
 message for them, telling nobody but an INFO log line. We hook that log record, count it as
-`websocket_events_dropped_total{cause="channel_full"}` and return the count to the caller, so
-the emit service can leave the affected events pending for immediate redelivery.
+`websocket_events_dropped_total{cause="channel_full"}`, and return it to the caller with the
+number of channels in the group, so the emit service can tell "sent", "dropped" and "nobody is
+listening" apart without another Redis round trip.
 """
 
 import logging
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer
 
 from delivery import metrics
 
-_over_capacity: ContextVar[list[int] | None] = ContextVar("over_capacity", default=None)
+
+@dataclass
+class GroupSendResult:
+    channels: int = 0
+    dropped: int = 0
+    _drops: list[int] = field(default_factory=list, repr=False)
+
+
+_current: ContextVar[GroupSendResult | None] = ContextVar("group_send_result", default=None)
 
 
 class _OverCapacityHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        sink = _over_capacity.get()
-        if sink is not None and "over capacity" in str(record.msg) and record.args:
+        result = _current.get()
+        if result is not None and "over capacity" in str(record.msg) and record.args:
             args = record.args if isinstance(record.args, tuple) else (record.args,)
-            sink.append(int(str(args[0])))
+            result._drops.append(int(str(args[0])))
 
 
 def install_drop_hook() -> None:
@@ -35,18 +45,26 @@ def install_drop_hook() -> None:
 
 
 class LedgerRedisChannelLayer(RedisChannelLayer):
-    """`group_send` returns how many channels dropped the message, and counts them."""
+    """`group_send` returns a `GroupSendResult` and counts channel_full drops."""
 
-    async def group_send(self, group: str, message: dict[str, Any]) -> int:  # type: ignore[override]
-        sink: list[int] = []
-        token = _over_capacity.set(sink)
+    async def group_send(  # type: ignore[override]
+        self, group: str, message: dict[str, Any]
+    ) -> GroupSendResult:
+        result = GroupSendResult()
+        token = _current.set(result)
         try:
             await super().group_send(group, message)
         finally:
-            _over_capacity.reset(token)
-        dropped = sum(sink)
-        if dropped:
+            _current.reset(token)
+        result.dropped = sum(result._drops)
+        if result.dropped:
             metrics.events_dropped.labels(cause="channel_full").inc(
-                dropped * max(1, len(message.get("events", ())))
+                result.dropped * max(1, len(message.get("events", ())))
             )
-        return dropped
+        return result
+
+    def _map_channel_keys_to_connection(self, channel_names: list[str], message: Any) -> Any:
+        result = _current.get()
+        if result is not None:
+            result.channels = len(channel_names)
+        return super()._map_channel_keys_to_connection(channel_names, message)

@@ -25,15 +25,20 @@ class AckBatcher:
         self.flusher: asyncio.Task[None] | None = None
 
     def add(self, seq: int) -> None:
-        if seq <= self.highest:
-            return
-        self.highest = seq
-        if self.flusher is None or self.flusher.done():
+        self.highest = max(self.highest, seq)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        # Whenever something is unrecorded and no flush is pending, one is scheduled: an ack
+        # that arrives while a flush is writing is never left behind.
+        if self.highest > self.recorded and (self.flusher is None or self.flusher.done()):
             self.flusher = asyncio.create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(conf.timing("ACK_FLUSH_INTERVAL"))
         await self.flush()
+        self.flusher = None
+        self._schedule()
 
     async def flush(self) -> None:
         upto = self.highest

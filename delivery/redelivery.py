@@ -1,13 +1,13 @@
-"""Sending ledger events again: dropped tails now, unacknowledged events later (reconciler)."""
+"""Sending ledger events again: dropped ranges now, pending and unacknowledged ones later."""
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from asgiref.sync import async_to_sync
-from django.db.models import F
-from django.utils import timezone
 
 from delivery import connections, fanout
+from delivery.fanout import Outcome
 from delivery.models import Event, EventState, Trigger
 
 logger = logging.getLogger(__name__)
@@ -15,33 +15,50 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 
 
-def redeliver_pending(*, thread_id: uuid.UUID) -> bool:
-    """Send the thread's `pending` events again as a retry, oldest first, in one message.
+def redeliver_range(*, thread_id: uuid.UUID, first: int, last: int) -> bool:
+    """Send seqs `first..last` again as a retry, whatever their state: some socket missed them.
 
-    Returns True when the layer took them for every live socket (they are then `sent`), False
-    when it failed or dropped again, so the caller can back off and try later.
+    Returns False when the layer failed or dropped again, so the caller can back off.
     """
+    for start in range(first, last + 1, BATCH):
+        end = min(last, start + BATCH - 1)
+        events = list(
+            Event.objects.filter(thread_id=thread_id, seq__gte=start, seq__lte=end).order_by("seq")
+        )
+        if not resend(thread_id=thread_id, events=events, detail="channel_full drop or failure"):
+            return False
+    return True
+
+
+def redeliver_pending(*, thread_id: uuid.UUID) -> bool:
+    """Send the thread's `pending` events again as a retry, oldest first, in one message."""
     events = list(
         Event.objects.filter(thread_id=thread_id, state=EventState.PENDING).order_by("seq")[:BATCH]
     )
+    return resend(thread_id=thread_id, events=events, detail="pending")
+
+
+def resend(
+    *, thread_id: uuid.UUID, events: Sequence[Event], detail: str, trigger: str = Trigger.RETRY
+) -> bool:
+    """One channel-layer message with `events`, recorded as a DeliveryAttempt when it went out.
+
+    Nobody listening counts as done: the events wait in the ledger for the client's resume.
+    """
     if not events:
         return True
-    if not async_to_sync(fanout.apublish)(thread_id, events, trigger=Trigger.RETRY):
+    outcome = async_to_sync(fanout.apublish)(thread_id, events, trigger=trigger)
+    if outcome in (Outcome.DROPPED, Outcome.FAILED):
         return False
-    now = timezone.now()
-    Event.objects.filter(pk__in=[e.pk for e in events], state=EventState.PENDING).update(
-        state=EventState.SENT,
-        first_sent_at=now,
-        last_sent_at=now,
-        attempts=F("attempts") + 1,
-    )
-    connections.record_attempt(
-        thread_id=thread_id,
-        connection_id=None,
-        trigger=Trigger.RETRY,
-        from_seq=events[0].seq,
-        to_seq=events[-1].seq,
-        event_count=len(events),
-        detail="pending after a fast-path failure or channel_full drop",
-    )
+    if outcome is Outcome.DELIVERED:
+        fanout.mark_sent(thread_id, events[0].seq, events[-1].seq)
+        connections.record_attempt(
+            thread_id=thread_id,
+            connection_id=None,
+            trigger=trigger,
+            from_seq=events[0].seq,
+            to_seq=events[-1].seq,
+            event_count=len(events),
+            detail=detail,
+        )
     return True

@@ -99,6 +99,8 @@ def _commit(
             raise ThreadNotFound(f"thread {thread_id} does not exist")
         existing = list(Event.objects.filter(event_id__in=ids).order_by("seq"))
         if existing:
+            if [e.type for e in existing] != [type for type, _ in specs]:
+                raise InvalidEvent(f"idempotency_key {idempotency_key!r} was used for other events")
             return existing, False
     last = _allocate_seqs(thread_id, len(specs))
     first = last - len(specs) + 1
@@ -134,7 +136,9 @@ def _allocate_seqs(thread_id: uuid.UUID, count: int) -> int:
 def _event_ids(thread_id: uuid.UUID, key: str | None, count: int) -> list[uuid.UUID]:
     if key is None:
         return [uuid.uuid4() for _ in range(count)]
-    return [uuid.uuid5(thread_id, key if i == 0 else f"{key}#{i}") for i in range(count)]
+    # The length prefix keeps ("a#1", item 0) and ("a", item 1) apart; the count is part of it,
+    # so a repeat with another number of events is caught as a different call.
+    return [uuid.uuid5(thread_id, f"{len(key)}:{key}:{count}:{i}") for i in range(count)]
 
 
 def _validated(items: Sequence[EventSpec]) -> list[tuple[str, dict[str, Any]]]:
@@ -183,5 +187,15 @@ def post_message(*, thread: Thread, text: str, client_id: str) -> tuple[Event, b
         idempotency_key=f"message:{client_id}",
     )
     if created:
-        message_posted.send(sender=Thread, thread=thread, event=events[0])
+        for receiver, result in message_posted.send_robust(
+            sender=Thread, thread=thread, event=events[0]
+        ):
+            if isinstance(result, Exception):
+                logger.error(
+                    "message_posted receiver %r failed for event %s: %s",
+                    receiver,
+                    events[0].event_id,
+                    result,
+                    exc_info=result,
+                )
     return events[0], created

@@ -21,6 +21,9 @@ if SECRET_KEY == _DEV_SECRET:
     )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Browser origins the WebSocket accepts ("https://chat.example.com", or a bare host for any
+# scheme and port). "*" is refused: see delivery/auth.py.
+WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
@@ -144,6 +147,7 @@ LEDGERLINE = {
     "MAX_PAYLOAD_BYTES": env.int("LEDGERLINE_MAX_PAYLOAD_BYTES", default=256 * 1024),
     "RATE_LIMIT_PER_SECOND": env.float("LEDGERLINE_RATE_LIMIT_PER_SECOND", default=100.0),
     "RATE_LIMIT_BURST": env.int("LEDGERLINE_RATE_LIMIT_BURST", default=500),
+    "LAYER_SEND_TIMEOUT": env.float("LEDGERLINE_LAYER_SEND_TIMEOUT", default=2.0),
     "BACKFILL_CHUNK": env.int("LEDGERLINE_BACKFILL_CHUNK", default=500),
     "LONG_POLL_SECONDS": env.float("LEDGERLINE_LONG_POLL_SECONDS", default=25.0),
 }

@@ -155,3 +155,28 @@ def test_bad_query_gets_400(client, bearer, thread):
 
 def test_wrong_method_is_405(client, bearer, thread):
     assert client.get(f"/api/threads/{thread.id}/ack", **bearer).status_code == 405
+
+
+def test_string_seq_in_a_json_body_is_refused(client, bearer, thread):
+    emit(thread, "step", {})
+    response = post(client, f"/api/threads/{thread.id}/ack", {"seq": "1"}, **bearer)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_field")
+
+
+def test_non_numeric_content_length_is_400(client, bearer, thread):
+    response = client.post(
+        f"/api/threads/{thread.id}/ack",
+        b"{}",
+        content_type="application/json",
+        CONTENT_LENGTH="abc",
+        **bearer,
+    )
+    assert response.status_code == 400
+
+
+def test_purged_history_gets_a_resync_over_http(client, bearer, thread):
+    for _ in range(3):
+        emit(thread, "step", {})
+    Event.objects.filter(thread=thread).delete()
+    page = client.get(f"/api/threads/{thread.id}/events?after=1", **bearer).json()
+    assert page["resync"] == {"from": 1, "to": 3, "reason": "retention"}

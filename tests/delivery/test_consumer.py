@@ -218,3 +218,12 @@ async def test_pong_persists_the_heartbeat(thread, user, settings):
 
     assert await eventually(seen_later)
     await ws.disconnect()
+
+
+async def test_purged_history_gets_a_resync(thread, user):
+    await emit_many_async(thread, [("step", {}) for _ in range(5)])
+    await db(Event.objects.filter(thread=thread).delete)()  # retention removed them all
+    ws, _ = await connect(thread, user, after=2)
+    frame = await ws.receive_json_from(timeout=3)
+    assert frame == {"type": "resync", "from": 2, "to": 5, "reason": "retention"}
+    await ws.disconnect()

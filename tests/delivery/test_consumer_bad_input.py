@@ -175,3 +175,10 @@ async def test_hostile_client_does_not_touch_another_users_connection(thread, us
     assert await bystander.receive_nothing(timeout=0.3)
     await attacker.disconnect()
     await bystander.disconnect()
+
+
+def test_a_wildcard_origin_setting_is_not_honoured(settings):
+    from delivery.auth import OriginCheckedStack
+
+    settings.WS_ALLOWED_ORIGINS = ["*", "chat.example.com"]
+    assert OriginCheckedStack(None).allowed_origins == ["chat.example.com"]

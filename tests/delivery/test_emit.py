@@ -49,7 +49,21 @@ def test_emit_many_sends_one_layer_message_with_every_event(thread):
     assert [e["payload"] for e in message["events"]] == [{"n": 0}, {"n": 1}, {"n": 2}]
 
 
+def test_events_with_no_listener_stay_pending_for_resume(thread):
+    events = emit_many(thread, [("a", {}), ("b", {})])
+    states = set(
+        Event.objects.filter(pk__in=[e.pk for e in events]).values_list("state", flat=True)
+    )
+    assert states == {EventState.PENDING}
+
+
 def test_fast_path_success_marks_batch_sent(thread):
+    layer = get_channel_layer()
+
+    async def subscribe():
+        await layer.group_add(group_name(thread.id), await layer.new_channel())
+
+    async_to_sync(subscribe)()
     events = emit_many(thread, [("a", {}), ("b", {})])
     states = set(
         Event.objects.filter(pk__in=[e.pk for e in events]).values_list("state", flat=True)
@@ -118,7 +132,9 @@ def test_failed_fast_path_leaves_event_pending_and_never_raises(thread, unreacha
         event = emit(thread, "agent_completed", {"answer": 84})
     assert Event.objects.get(pk=event.pk).state == EventState.PENDING
     assert _sample(metrics.events_failed, cause="fast_path") == before + 1
-    assert any(r.levelno == logging.ERROR and "fast-path" in r.getMessage() for r in caplog.records)
+    assert any(
+        r.levelno == logging.ERROR and "live send failed" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_concurrent_thread_emitters_keep_seqs_contiguous(thread):
@@ -156,3 +172,34 @@ async def test_async_emit_forms_share_the_ledger(thread):
     rest = await aemit_many(thread, [("a", {}), ("b", {})])
     assert [first.seq, *[e.seq for e in rest]] == [1, 2, 3]
     await asyncio.sleep(0)
+
+
+def test_idempotency_keys_never_collide_across_batches(thread):
+    emit_many(thread, [("a", {}), ("b", {})], idempotency_key="run7")
+    single = emit(thread, "c", {}, idempotency_key="run7#1")
+    assert single.seq == 3 and single.type == "c"
+
+
+def test_idempotency_key_reused_for_other_events_is_refused(thread):
+    emit(thread, "agent_started", {}, idempotency_key="k")
+    with pytest.raises(InvalidEvent):
+        emit(thread, "agent_completed", {}, idempotency_key="k")
+
+
+def test_redelivering_a_range_sends_it_whatever_its_state(thread):
+    from delivery.redelivery import redeliver_range
+
+    events = emit_many(thread, [("a", {}), ("b", {})])
+    Event.objects.filter(thread=thread).update(state=EventState.ACKED)  # another tab acked
+    layer = get_channel_layer()
+
+    async def subscribe():
+        channel = await layer.new_channel()
+        await layer.group_add(group_name(thread.id), channel)
+        return channel
+
+    channel = async_to_sync(subscribe)()
+    assert redeliver_range(thread_id=thread.id, first=events[0].seq, last=events[1].seq)
+    message = async_to_sync(layer.receive)(channel)
+    assert message["trigger"] == "retry"
+    assert [e["seq"] for e in message["events"]] == [1, 2]

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "delivery",
     "monitoring",
     "console",
+    "agent",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -143,6 +145,9 @@ LEDGERLINE = {
     "RATE_LIMIT_BURST": env.int("LEDGERLINE_RATE_LIMIT_BURST", default=500),
     "BACKFILL_CHUNK": env.int("LEDGERLINE_BACKFILL_CHUNK", default=500),
     "LONG_POLL_SECONDS": env.float("LEDGERLINE_LONG_POLL_SECONDS", default=25.0),
+    # The demo agent (agent/): the pause between a run's steps, and the `/burst N` cap.
+    "AGENT_STEP_DELAY": env.float("LEDGERLINE_AGENT_STEP_DELAY", default=0.3),
+    "BURST_MAX": env.int("LEDGERLINE_BURST_MAX", default=5000),
 }
 
 LOGGING = {

@@ -65,6 +65,10 @@ def display_result(payload: dict[str, Any]) -> str:
     return json.dumps(result)
 
 
+def first_message(items: list["RunView | Row"]) -> str:
+    return next((item.text for item in items if isinstance(item, Row) and item.kind == "user"), "")
+
+
 def fold(events: list[Event]) -> list[RunView | Row]:
     items: list[RunView | Row] = []
     runs: dict[str, RunView] = {}
@@ -87,14 +91,13 @@ def _apply(run: RunView, event: Event) -> None:
     if event.type == "agent_thinking":
         run.thinking = str(payload.get("text", ""))
     elif event.type == "tool_executing":
-        card = ToolCard(payload.get("call_id", ""), payload.get("tool", ""), "", event.seq)
-        card.input = str(payload.get("input", ""))
-        run.tools.append(card)
+        call_id, tool = str(payload.get("call_id", "")), str(payload.get("tool", ""))
+        run.tools.append(ToolCard(call_id, tool, str(payload.get("input", "")), event.seq))
     elif event.type == "tool_completed":
-        card = next((c for c in run.tools if c.call_id == payload.get("call_id")), None)
-        if card is not None:
-            card.done_seq, card.ok = event.seq, bool(payload.get("ok", True))
-            card.result = display_result(payload)
+        for card in run.tools:
+            if card.call_id == payload.get("call_id"):
+                card.done_seq, card.ok = event.seq, bool(payload.get("ok", True))
+                card.result = display_result(payload)
     elif event.type == "burst":
         run.bursts.append((event.seq, int(payload.get("i", 0))))
         run.burst_of = int(payload.get("of", 0))

@@ -3,6 +3,7 @@
 import uuid
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -10,13 +11,21 @@ from django.views.decorators.http import require_GET, require_POST
 from chat import selectors, transcript
 from delivery import services
 from delivery.exceptions import DeliveryError, ThreadNotFound
+from delivery.models import Thread
 from delivery.protocol import MAX_CLIENT_ID_CHARS, MAX_MESSAGE_CHARS
 from delivery.selectors import thread_for_user
+
+
+class AuthenticatedRequest(HttpRequest):
+    """What `login_required` guarantees: `request.user` is a signed-in user."""
+
+    user: User
+
 
 SUGGESTIONS = ["what is 12*7", "what time is it?", "how does resume work?", "/burst 500"]
 
 
-def _own_thread(request: HttpRequest, thread_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def _own_thread(request: AuthenticatedRequest, thread_id: uuid.UUID) -> Thread:
     try:
         return thread_for_user(thread_id=thread_id, user=request.user)
     except ThreadNotFound:
@@ -25,7 +34,7 @@ def _own_thread(request: HttpRequest, thread_id: uuid.UUID):  # type: ignore[no-
 
 @require_GET
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     """The user's threads; the newest one opens on the right, or an invitation to start one."""
     threads = selectors.thread_list(user=request.user)
     return render(request, "chat/chat.html", {"threads": threads, "thread": None})
@@ -33,20 +42,22 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def new_thread(request: HttpRequest) -> HttpResponse:
+def new_thread(request: AuthenticatedRequest) -> HttpResponse:
     thread = services.create_thread(owner=request.user, title=request.POST.get("title", ""))
     return redirect("chat:thread", thread_id=thread.id)
 
 
 @require_GET
 @login_required
-def thread_page(request: HttpRequest, thread_id: uuid.UUID) -> HttpResponse:
+def thread_page(request: AuthenticatedRequest, thread_id: uuid.UUID) -> HttpResponse:
     thread = _own_thread(request, thread_id)
     events, rendered_seq = selectors.history(thread=thread)
+    items = transcript.fold(events)
     context = {
         "threads": selectors.thread_list(user=request.user),
         "thread": thread,
-        "items": transcript.fold(events),
+        "items": items,
+        "heading": thread.title or transcript.first_message(items),
         "rendered_seq": rendered_seq,
         "client_id": uuid.uuid4(),
         "suggestions": SUGGESTIONS,
@@ -57,7 +68,7 @@ def thread_page(request: HttpRequest, thread_id: uuid.UUID) -> HttpResponse:
 
 @require_POST
 @login_required
-def post_message(request: HttpRequest, thread_id: uuid.UUID) -> HttpResponse:
+def post_message(request: AuthenticatedRequest, thread_id: uuid.UUID) -> HttpResponse:
     """The no-JavaScript path for the composer; the page's script posts to the API instead."""
     thread = _own_thread(request, thread_id)
     text = request.POST.get("text", "").strip()[:MAX_MESSAGE_CHARS]

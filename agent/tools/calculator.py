@@ -50,7 +50,8 @@ def evaluate(expression: str) -> Number:
 def _walk(node: ast.AST, depth: int) -> Number:
     if depth > MAX_DEPTH:
         raise CalculatorError("the expression is nested too deeply")
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    # `type(...) is`, not isinstance: True and False are ints, and are not numbers here.
+    if isinstance(node, ast.Constant) and (type(node.value) is int or type(node.value) is float):
         return _checked(node.value)
     if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:
         return UNARY[type(node.op)](_walk(node.operand, depth + 1))

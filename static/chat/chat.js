@@ -95,6 +95,16 @@
     box.hidden = false;
   }
 
+  /** A new thread takes its first message as its name, in the header and the sidebar. */
+  function nameThread(text) {
+    const heading = document.getElementById("thread-heading");
+    if (!heading || !heading.hasAttribute("data-untitled") || !text) return;
+    heading.removeAttribute("data-untitled");
+    heading.textContent = text.length > 80 ? text.slice(0, 79) + "…" : text;
+    const link = document.querySelector(".thread-link.active .thread-title");
+    if (link) link.textContent = text.length > 42 ? text.slice(0, 41) + "…" : text;
+  }
+
   const RUN_EVENTS = {
     agent_started() {},
     agent_thinking(run, p) {
@@ -137,6 +147,7 @@
         const li = el("li", "msg user");
         li.dataset.seq = frame.seq;
         li.append(el("div", "bubble", p.text || ""));
+        nameThread(p.text || "");
         return append(li);
       }
       if (typeof p.run_id === "string" && RUN_EVENTS[frame.event]) {

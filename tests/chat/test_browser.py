@@ -59,6 +59,9 @@ async def open_new_thread(page, *, block_websocket: bool = False):
     await page.fill("#id_username", user.username)
     await page.fill("#id_password", PASSWORD)
     await page.click("button[type=submit]")
+    await page.wait_for_selector(".chat-layout")
+    if not block_websocket:
+        await screenshot(page, "chat-home")
     await page.click("text=+ New conversation")
     await page.wait_for_selector("#conversation")
     return user
@@ -96,6 +99,12 @@ async def test_user_asks_a_sum_and_sees_the_tool_card_and_the_answer(page):
     assert await page.inner_text(".answer") == "12*7 = 84"
     assert not await page.is_visible(".spinner")
     await screenshot(page, "chat-after-run")
+    stored = "Object.entries(localStorage).filter(([k]) => k.startsWith('ledgerline:rendered:'))"
+    assert [value for _, value in await page.evaluate(stored)] == ["6"]
+    await page.reload()  # the ledger's history is rendered by the server, nothing twice
+    await page.wait_for_selector("#conn-status[data-status=live]")
+    assert await page.locator(".run.done .answer").count() == 1
+    assert await render_log(page) == []
 
 
 async def test_killing_the_socket_mid_run_reconnects_and_renders_every_event_once(page):
@@ -121,6 +130,7 @@ async def test_with_websocket_blocked_the_page_polls_and_shows_the_whole_run(pag
     assert await page.inner_text(".answer") == "2**10 = 1024"
     assert await render_log(page) == await ledger_seqs(user) == [1, 2, 3, 4, 5, 6]
     assert await page.inner_text("#conn-status") == "Polling (fallback)"
+    await screenshot(page, "chat-polling")
 
 
 async def test_a_burst_of_500_renders_every_event_once(page):

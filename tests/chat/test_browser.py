@@ -145,7 +145,7 @@ async def test_a_burst_of_500_renders_every_event_once(page):
     await screenshot(page, "chat-burst")
 
 
-async def test_a_double_submit_posts_one_message_and_starts_one_run(page):
+async def test_a_double_submit_or_resend_posts_one_message_and_starts_one_run(page):
     user = await open_new_thread(page)
     await page.fill("#composer textarea", "what is 1+1")
     await page.evaluate(
@@ -155,3 +155,12 @@ async def test_a_double_submit_posts_one_message_and_starts_one_run(page):
     await page.wait_for_selector(".run.done .answer:not([hidden])")
     assert await count(user, "user_message") == 1
     assert await count(user, "agent_started") == 1
+    # A resend with the same client_id, even concurrent, is the same message and the same run.
+    await page.evaluate(
+        "() => Promise.all([1, 2].map(() =>"
+        " window.ledgerlineChat.client.sendMessage('what is 2+3', 'resend-1')))"
+    )
+    await page.wait_for_function("document.querySelectorAll('.run.done').length === 2")
+    assert await count(user, "user_message") == 2
+    assert await count(user, "agent_started") == 2
+    assert await page.locator(".msg.user").count() == 2

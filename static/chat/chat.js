@@ -88,6 +88,10 @@
 
   function finish(run, failed, text) {
     run.classList.add("done");
+    run.querySelectorAll(".tool-card.executing").forEach((card) => {
+      card.classList.replace("executing", "interrupted");
+      card.querySelector(".tool-state").textContent = "interrupted";
+    });
     run.classList.toggle("failed", failed);
     run.querySelector(".thinking").textContent = failed ? "Run failed" : "Done";
     const box = run.querySelector(failed ? ".failure" : ".answer");

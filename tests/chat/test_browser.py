@@ -164,3 +164,14 @@ async def test_a_double_submit_or_resend_posts_one_message_and_starts_one_run(pa
     assert await count(user, "user_message") == 2
     assert await count(user, "agent_started") == 2
     assert await page.locator(".msg.user").count() == 2
+
+
+async def test_a_failed_run_clears_its_spinner_and_says_why(page):
+    await open_new_thread(page)
+    await page.wait_for_selector("#conn-status[data-status=live]")
+    await send(page, "/fail")
+    await page.wait_for_selector(".run.done.failed .failure:not([hidden])")
+    assert "ToolCrashed" in await page.inner_text(".failure")
+    assert await page.text_content(".tool-card.interrupted .tool-state") == "interrupted"
+    assert not await page.is_visible(".spinner")
+    await screenshot(page, "chat-failed-run")

@@ -71,3 +71,10 @@ def test_the_no_script_composer_posts_once_per_client_id(browser, thread):
     for _ in range(2):
         assert browser.post(url, {"text": "hello", "client_id": "same"}).status_code == 302
     assert Event.objects.filter(thread=thread, type="user_message").count() == 1
+
+
+def test_a_tool_left_running_by_a_failed_run_shows_as_interrupted(browser, thread):
+    emit(thread, "tool_executing", {"run_id": "r1", "tool": "crash", "input": "", "call_id": "k"})
+    emit(thread, "agent_failed", {"run_id": "r1", "reason": "error", "detail": "boom"})
+    page = browser.get(reverse("chat:thread", kwargs={"thread_id": thread.id})).content.decode()
+    assert 'class="tool-card interrupted"' in page and "The run failed (error): boom" in page

@@ -188,6 +188,7 @@
     renderedSeq: Number(root.dataset.renderedSeq || 0),
     csrfToken: root.dataset.csrf,
     view,
+    ...(window.LEDGERLINE_CLIENT_OPTIONS || {}), // tuning, e.g. {probeDelayMs}
   });
   const chat = { client, view, statusLog: [] };
   window.ledgerlineChat = chat;

@@ -26,9 +26,10 @@
     return Math.round(cap / 2 + (random * cap) / 2);
   }
 
-  function initialState({ threadId, renderedSeq = 0 }) {
+  function initialState({ threadId, renderedSeq = 0, probeDelayMs = PROBE_DELAY_MS }) {
     return {
       threadId,
+      probeDelayMs,
       rendered: renderedSeq, // the highest seq rendered; everything up to it is on screen
       ackSent: 0, // the last cumulative ack sent (socket or HTTP)
       socketSeq: 0, // the highest seq this socket has sent us: an ack may not pass it
@@ -134,11 +135,11 @@
       }
       s.failures += 1;
       if (s.mode === "polling") {
-        actions.push({ type: "connect", delay: PROBE_DELAY_MS });
+        actions.push({ type: "connect", delay: s.probeDelayMs });
       } else if (s.failures >= MAX_SOCKET_FAILURES) {
         setMode(s, "polling", actions);
         actions.push({ type: "poll", delay: 0 });
-        actions.push({ type: "connect", delay: PROBE_DELAY_MS });
+        actions.push({ type: "connect", delay: s.probeDelayMs });
       } else {
         setMode(s, "reconnecting", actions);
         actions.push({ type: "connect", delay: backoff(s.failures, input.random || 0) });
@@ -180,12 +181,12 @@
 
   /** Performs the machine's actions in a browser (or anything with the same globals). */
   class Client {
-    constructor({ threadId, renderedSeq, csrfToken, view, env = globalThis }) {
+    constructor({ threadId, renderedSeq, csrfToken, view, env = globalThis, probeDelayMs }) {
       this.threadId = threadId;
       this.csrfToken = csrfToken;
       this.view = view;
       this.env = env;
-      this.state = initialState({ threadId, renderedSeq });
+      this.state = initialState({ threadId, renderedSeq, probeDelayMs });
       this.storageKey = `ledgerline:rendered:${threadId}`;
       this.renderLog = [];
       this.socket = null;

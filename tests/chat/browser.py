@@ -17,9 +17,15 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "artifacts"
 
-# Replaces WebSocket with one that always fails to connect, as a proxy that blocks upgrades would.
+# Replaces WebSocket with one that fails to connect, as a proxy that blocks upgrades would, until
+# the test sets `window.unblockWebSocket = true`. The client probes the socket every second.
 BLOCK_WEBSOCKET = """
-window.WebSocket = class BlockedWebSocket extends EventTarget {
+window.LEDGERLINE_CLIENT_OPTIONS = {probeDelayMs: 1000};
+const RealWebSocket = window.WebSocket;
+window.WebSocket = function (url) {
+  return window.unblockWebSocket ? new RealWebSocket(url) : new BlockedWebSocket(url);
+};
+class BlockedWebSocket extends EventTarget {
   constructor(url) {
     super();
     this.url = url; this.readyState = 0;
@@ -27,7 +33,7 @@ window.WebSocket = class BlockedWebSocket extends EventTarget {
   }
   send() { throw new Error("blocked"); }
   close() {}
-};
+}
 """
 
 

@@ -122,7 +122,7 @@ async def test_killing_the_socket_mid_run_reconnects_and_renders_every_event_onc
     assert await page.inner_text(".answer") == "6*7 = 42"
 
 
-async def test_with_websocket_blocked_the_page_polls_and_shows_the_whole_run(page):
+async def test_with_websocket_blocked_the_page_polls_the_whole_run_then_returns_to_it(page):
     user = await open_new_thread(page, block_websocket=True)
     await page.wait_for_selector("#conn-status[data-status=polling]")
     await send(page, "what is 2**10")
@@ -131,6 +131,11 @@ async def test_with_websocket_blocked_the_page_polls_and_shows_the_whole_run(pag
     assert await render_log(page) == await ledger_seqs(user) == [1, 2, 3, 4, 5, 6]
     assert await page.inner_text("#conn-status") == "Polling (fallback)"
     await screenshot(page, "chat-polling")
+    await page.evaluate("window.unblockWebSocket = true")  # the socket is back: leave polling
+    await page.wait_for_selector("#conn-status[data-status=live]")
+    await send(page, "what is 3*3")
+    await page.wait_for_function("document.querySelectorAll('.run.done').length === 2")
+    assert await render_log(page) == await ledger_seqs(user) == list(range(1, 13))
 
 
 async def test_a_burst_of_500_renders_every_event_once(page):

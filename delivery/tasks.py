@@ -12,8 +12,7 @@ REDELIVERY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 @shared_task(ignore_result=True, acks_late=True)
 def redeliver_pending(thread_id: str, attempt: int = 0) -> None:
-    delivered = redelivery.redeliver_pending(thread_id=uuid.UUID(thread_id))
-    if delivered or attempt + 1 >= len(REDELIVERY_BACKOFF):
+    if redelivery.redeliver_pending(thread_id=uuid.UUID(thread_id)) or attempt + 1 >= len(REDELIVERY_BACKOFF):
         return
     redeliver_pending.apply_async(
         (thread_id, attempt + 1), countdown=REDELIVERY_BACKOFF[attempt + 1]

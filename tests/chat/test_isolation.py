@@ -30,7 +30,8 @@ def test_another_users_thread_cannot_be_posted_to_from_the_page(intruder, thread
     assert not Event.objects.filter(thread=thread).exists()
 
 
-@pytest.mark.django_db
+# transaction=True: the events view is async and reads the ledger from another thread.
+@pytest.mark.django_db(transaction=True)
 def test_another_users_thread_cannot_be_read_or_posted_over_http(intruder, thread):
     read = intruder.get(f"/api/threads/{thread.id}/events?after=0")
     post = intruder.post(

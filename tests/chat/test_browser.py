@@ -180,3 +180,12 @@ async def test_a_failed_run_clears_its_spinner_and_says_why(page):
     assert await page.text_content(".tool-card.interrupted .tool-state") == "interrupted"
     assert not await page.is_visible(".spinner")
     await screenshot(page, "chat-failed-run")
+
+
+async def test_an_error_frame_is_shown_on_the_page(page):
+    await open_new_thread(page)
+    await page.wait_for_selector("#conn-status[data-status=live]")
+    await page.evaluate("window.ledgerlineChat.client.socket.send('not json')")
+    notice = await page.wait_for_selector(".notice.error")
+    assert (await notice.inner_text()).startswith("bad_json:")
+    assert await page.get_attribute("#conn-status", "data-status") == "live"

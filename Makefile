@@ -12,6 +12,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen --no-sync
 EMBEDDED := $(RUN) python -m config.embedded exec --
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help uv sync deps run test lint format
 
@@ -27,15 +28,17 @@ uv: ## install uv if it is missing
 sync: uv ## create/update .venv exactly as uv.lock pins it
 	$(UV) sync --frozen
 
-# Everything the suite needs beyond Python packages goes here. Browser tests will use the
-# Debian chromium at /usr/bin/chromium (apt-get install chromium) and any npm packages (npm ci);
-# neither is installed yet.
+# Everything the suite needs beyond Python packages goes here. Browser tests use the Debian
+# chromium at /usr/bin/chromium (Playwright cannot download its own here); the JS tests use Node.
 deps: sync ## Python packages plus the suite's system/browser dependencies
+	@test -x /usr/bin/chromium && command -v node >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium nodejs </dev/null; }
 
 run: deps ## the whole system: migrate, demo users, daphne + Celery worker + beat on PORT
 	PORT=$(PORT) $(EMBEDDED) python -m config.run
 
-test: deps ## the whole suite (pytest ARGS=...)
+test: deps ## the whole suite: the browser client's node tests, then pytest (ARGS=...)
+	node --test tests/js/
 	$(EMBEDDED) python -m pytest $(ARGS)
 
 lint: sync ## ruff check and ruff format --check

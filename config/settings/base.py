@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "delivery",
     "monitoring",
     "console",
+    "agent",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +142,9 @@ LEDGERLINE = {
     "PING_TIMEOUT": env.float("LEDGERLINE_PING_TIMEOUT", default=12.0),
     "HEARTBEAT_PERSIST_INTERVAL": env.float("LEDGERLINE_HEARTBEAT_PERSIST_INTERVAL", default=10.0),
     "RUN_TIMEOUT": env.float("LEDGERLINE_RUN_TIMEOUT", default=180.0),
+    # The demo agent (agent/): the pause between a run's steps, and the `/burst N` cap.
+    "AGENT_STEP_DELAY": env.float("LEDGERLINE_AGENT_STEP_DELAY", default=0.3),
+    "BURST_MAX": env.int("LEDGERLINE_BURST_MAX", default=5000),
     "RETRY_BUDGET": env.int("LEDGERLINE_RETRY_BUDGET", default=5),
     "RETENTION_DAYS": env.int("LEDGERLINE_RETENTION_DAYS", default=30),
     "TOKEN_TTL": env.int("LEDGERLINE_TOKEN_TTL", default=30 * 24 * 3600),

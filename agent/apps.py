@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AgentConfig(AppConfig):
+    name = "agent"
+    verbose_name = "Ledgerline demo agent"
+
+    def ready(self) -> None:
+        from agent import signals  # noqa: F401  (connects the message_posted receiver)

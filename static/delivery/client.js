@@ -1,0 +1,335 @@
+/* Ledgerline browser client: the wire protocol of docs/protocol.md, with an HTTP fallback.
+ *
+ * `step(state, input) -> {state, actions}` is a pure state machine: a frame, a close, a poll
+ * page or a timer tick goes in; what to render, send, store or schedule comes out. `Client`
+ * performs those actions with a real WebSocket, fetch, timers and localStorage. Node's test
+ * runner drives `step` directly (tests/js/), with no browser.
+ */
+(function (root, factory) {
+  const api = factory();
+  if (typeof module === "object" && module.exports) module.exports = api;
+  else root.Ledgerline = api;
+})(typeof self !== "undefined" ? self : this, function () {
+  "use strict";
+
+  const MAX_SOCKET_FAILURES = 3; // consecutive failures before falling back to long-polling
+  const BASE_DELAY_MS = 400;
+  const MAX_DELAY_MS = 10000;
+  const PROBE_DELAY_MS = 15000; // while polling, try the WebSocket again this often
+  const ACK_INTERVAL_MS = 100;
+  const POLL_WAIT_S = 20;
+  const FINAL_CLOSES = { 4400: "bad_request", 4401: "unauthenticated", 4403: "forbidden" };
+
+  /** Exponential backoff with jitter: half the cap, plus up to half again at random. */
+  function backoff(failures, random) {
+    const cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.max(0, failures - 1));
+    return Math.round(cap / 2 + (random * cap) / 2);
+  }
+
+  function initialState({ threadId, renderedSeq = 0, probeDelayMs = PROBE_DELAY_MS }) {
+    return {
+      threadId,
+      probeDelayMs,
+      rendered: renderedSeq, // the highest seq rendered; everything up to it is on screen
+      ackSent: 0, // the last cumulative ack sent (socket or HTTP)
+      socketSeq: 0, // the highest seq this socket has sent us: an ack may not pass it
+      mode: "connecting", // connecting | live | reconnecting | polling | resync | closed
+      failures: 0,
+      pollFailures: 0,
+      resumeAfter: null, // a resume in flight after a gap
+      duplicates: 0,
+      gaps: 0,
+    };
+  }
+
+  function step(previous, input) {
+    const s = { ...previous };
+    const actions = [];
+    const handler = HANDLERS[input.type];
+    if (handler) handler(s, input, actions);
+    return { state: s, actions };
+  }
+
+  function setMode(s, mode, actions) {
+    if (s.mode !== mode) actions.push({ type: "status", status: mode });
+    s.mode = mode;
+  }
+
+  /** Render an event once, in seq order. A repeat is dropped; a jump asks for a resume. */
+  function takeEvent(s, frame, actions, { allowGap = false } = {}) {
+    if (frame.seq <= s.rendered) {
+      s.duplicates += 1;
+      return;
+    }
+    if (frame.seq > s.rendered + 1 && !allowGap) {
+      s.gaps += 1;
+      if (s.mode === "live" && s.resumeAfter !== s.rendered) {
+        s.resumeAfter = s.rendered;
+        actions.push({ type: "send", frame: { type: "resume", after: s.rendered } });
+      }
+      return;
+    }
+    s.rendered = frame.seq;
+    if (s.resumeAfter !== null && s.rendered > s.resumeAfter) s.resumeAfter = null;
+    actions.push({ type: "render", event: frame });
+    actions.push({ type: "store", seq: s.rendered });
+  }
+
+  function startResync(s, actions, detail) {
+    setMode(s, "resync", actions);
+    s.rendered = 0;
+    s.ackSent = 0;
+    s.socketSeq = 0;
+    s.resumeAfter = null;
+    actions.push({ type: "close_socket" });
+    actions.push({ type: "notice", level: "info", text: detail });
+    actions.push({ type: "reset_view" });
+    actions.push({ type: "reload" });
+  }
+
+  const FRAMES = {
+    hello(s, frame, actions) {
+      s.failures = 0;
+      s.socketSeq = frame.resumed_from;
+      setMode(s, "live", actions);
+    },
+    event(s, frame, actions) {
+      s.socketSeq = Math.max(s.socketSeq, frame.seq);
+      takeEvent(s, frame, actions);
+    },
+    ping(s, frame, actions) {
+      actions.push({ type: "send", frame: { type: "pong", t: frame.t } });
+    },
+    error(s, frame, actions) {
+      actions.push({ type: "notice", level: "error", text: `${frame.code}: ${frame.detail}` });
+    },
+    resync(s, frame, actions) {
+      startResync(s, actions, `Reloading the thread (${frame.reason}).`);
+    },
+  };
+
+  const HANDLERS = {
+    start(s, input, actions) {
+      if ((input.storedSeq || 0) > s.rendered) {
+        actions.push({
+          type: "notice",
+          level: "info",
+          text: `This browser had seen up to #${input.storedSeq}; the ledger has #${s.rendered}.`,
+        });
+        actions.push({ type: "store", seq: s.rendered });
+      }
+      actions.push({ type: "status", status: "connecting" });
+      actions.push({ type: "connect", delay: 0 });
+    },
+    frame(s, input, actions) {
+      const handle = FRAMES[input.frame && input.frame.type];
+      if (handle) handle(s, input.frame, actions);
+    },
+    socket_closed(s, input, actions) {
+      s.socketSeq = 0;
+      if (s.mode === "resync" || s.mode === "closed") return;
+      if (FINAL_CLOSES[input.code]) {
+        setMode(s, "closed", actions);
+        actions.push({ type: "notice", level: "error", text: `Disconnected: ${FINAL_CLOSES[input.code]}` });
+        return;
+      }
+      s.failures += 1;
+      if (s.mode === "polling") {
+        actions.push({ type: "connect", delay: s.probeDelayMs });
+      } else if (s.failures >= MAX_SOCKET_FAILURES) {
+        setMode(s, "polling", actions);
+        actions.push({ type: "poll", delay: 0 });
+        actions.push({ type: "connect", delay: s.probeDelayMs });
+      } else {
+        setMode(s, "reconnecting", actions);
+        actions.push({ type: "connect", delay: backoff(s.failures, input.random || 0) });
+      }
+    },
+    tick(s, input, actions) {
+      const ackable = s.mode === "live" ? Math.min(s.rendered, s.socketSeq) : s.rendered;
+      if (ackable <= s.ackSent || (s.mode !== "live" && s.mode !== "polling")) return;
+      s.ackSent = ackable;
+      if (s.mode === "live") actions.push({ type: "send", frame: { type: "ack", seq: ackable } });
+      else actions.push({ type: "http_ack", seq: ackable });
+    },
+    poll_page(s, input, actions) {
+      s.pollFailures = 0;
+      if (input.page.resync) {
+        startResync(s, actions, `Reloading the thread (${input.page.resync.reason}).`);
+        return;
+      }
+      for (const frame of input.page.events) takeEvent(s, frame, actions);
+      if (s.mode === "polling") actions.push({ type: "poll", delay: 0 });
+    },
+    poll_failed(s, input, actions) {
+      if (s.mode !== "polling") return;
+      if (input.status === 401 || input.status === 403 || input.status === 404) {
+        setMode(s, "closed", actions);
+        actions.push({ type: "notice", level: "error", text: `Polling refused (${input.status})` });
+        return;
+      }
+      s.pollFailures += 1;
+      actions.push({ type: "poll", delay: backoff(s.pollFailures, input.random || 0) });
+    },
+    reload_page(s, input, actions) {
+      for (const frame of input.page.events) takeEvent(s, frame, actions, { allowGap: true });
+      if (!input.done) return;
+      setMode(s, "connecting", actions);
+      actions.push({ type: "connect", delay: 0 });
+    },
+  };
+
+  /** Performs the machine's actions in a browser (or anything with the same globals). */
+  class Client {
+    constructor({ threadId, renderedSeq, csrfToken, view, env = globalThis, probeDelayMs }) {
+      this.threadId = threadId;
+      this.csrfToken = csrfToken;
+      this.view = view;
+      this.env = env;
+      this.state = initialState({ threadId, renderedSeq, probeDelayMs });
+      this.storageKey = `ledgerline:rendered:${threadId}`;
+      this.renderLog = [];
+      this.socket = null;
+      this.connectTimer = null;
+      this.polling = false;
+    }
+
+    start() {
+      const stored = Number(this.env.localStorage.getItem(this.storageKey) || 0);
+      this.dispatch({ type: "start", storedSeq: stored });
+      this.env.setInterval(() => this.dispatch({ type: "tick" }), ACK_INTERVAL_MS);
+    }
+
+    dispatch(input) {
+      const { state, actions } = step(this.state, input);
+      this.state = state;
+      for (const action of actions) this.perform(action);
+    }
+
+    perform(action) {
+      const run = {
+        render: () => {
+          this.renderLog.push(action.event.seq);
+          this.view.render(action.event);
+        },
+        store: () => this.env.localStorage.setItem(this.storageKey, String(action.seq)),
+        send: () => this.socket && this.socket.readyState === 1 && this.socket.send(JSON.stringify(action.frame)),
+        status: () => this.view.status(action.status),
+        notice: () => this.view.notice(action.level, action.text),
+        connect: () => this.scheduleConnect(action.delay),
+        close_socket: () => this.closeSocket(),
+        poll: () => this.env.setTimeout(() => this.pollOnce(), action.delay),
+        http_ack: () => this.post(`/api/threads/${this.threadId}/ack`, { seq: action.seq }).catch(() => {}),
+        reset_view: () => this.view.reset(),
+        reload: () => this.reload(),
+      }[action.type];
+      if (run) run();
+    }
+
+    scheduleConnect(delay) {
+      this.env.clearTimeout(this.connectTimer);
+      this.connectTimer = this.env.setTimeout(() => this.openSocket(), delay);
+    }
+
+    openSocket() {
+      this.closeSocket();
+      const { location } = this.env;
+      const scheme = location.protocol === "https:" ? "wss" : "ws";
+      const url = `${scheme}://${location.host}/ws/threads/${this.threadId}/?after=${this.state.rendered}`;
+      let socket;
+      try {
+        socket = new this.env.WebSocket(url);
+      } catch (error) {
+        this.env.setTimeout(() => this.dispatch({ type: "socket_closed", code: 1006, random: Math.random() }), 0);
+        return;
+      }
+      this.socket = socket;
+      socket.onmessage = (message) => {
+        if (this.socket !== socket) return;
+        let frame;
+        try {
+          frame = JSON.parse(message.data);
+        } catch (error) {
+          return this.view.notice("error", "The server sent a frame that is not JSON.");
+        }
+        this.dispatch({ type: "frame", frame });
+      };
+      socket.onclose = (event) => {
+        if (this.socket !== socket) return; // replaced or closed on purpose
+        this.socket = null;
+        this.dispatch({ type: "socket_closed", code: event.code, random: Math.random() });
+      };
+    }
+
+    closeSocket() {
+      const socket = this.socket;
+      this.socket = null;
+      if (socket && socket.readyState <= 1) socket.close(1000);
+    }
+
+    async pollOnce() {
+      if (this.polling || this.state.mode !== "polling") return;
+      this.polling = true;
+      try {
+        const after = this.state.rendered;
+        const response = await this.env.fetch(
+          `/api/threads/${this.threadId}/events?after=${after}&wait=${POLL_WAIT_S}`,
+          { credentials: "same-origin", headers: { Accept: "application/json" } },
+        );
+        if (!response.ok) throw Object.assign(new Error("poll failed"), { status: response.status });
+        const page = await response.json();
+        this.polling = false;
+        this.dispatch({ type: "poll_page", page });
+      } catch (error) {
+        this.polling = false;
+        this.dispatch({ type: "poll_failed", status: error.status || 0, random: Math.random() });
+      }
+    }
+
+    /** After a resync: fetch the whole thread over HTTP, page by page, then reconnect. */
+    async reload() {
+      let after = 0;
+      for (;;) {
+        try {
+          const response = await this.env.fetch(`/api/threads/${this.threadId}/events?after=${after}`, {
+            credentials: "same-origin",
+          });
+          const page = await response.json();
+          const done = page.events.length === 0 || page.events[page.events.length - 1].seq >= page.last_seq;
+          this.dispatch({ type: "reload_page", page, done });
+          if (done) return;
+          after = page.events[page.events.length - 1].seq;
+        } catch (error) {
+          await new Promise((resolve) => this.env.setTimeout(resolve, 1000));
+        }
+      }
+    }
+
+    post(path, body) {
+      return this.env.fetch(path, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken },
+        body: JSON.stringify(body),
+      });
+    }
+
+    /** The user's turn, over HTTP: idempotent on clientId, so a retry never doubles it. */
+    async sendMessage(text, clientId) {
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        try {
+          const response = await this.post(`/api/threads/${this.threadId}/messages`, { text, client_id: clientId });
+          if (response.ok) return await response.json();
+          const body = await response.json().catch(() => ({}));
+          if (response.status < 500) throw Object.assign(new Error(body.detail || "refused"), { final: true });
+        } catch (error) {
+          if (error.final) throw error;
+        }
+        await new Promise((resolve) => this.env.setTimeout(resolve, backoff(attempt + 1, Math.random())));
+      }
+      throw new Error("The message could not be sent; try again.");
+    }
+  }
+
+  return { step, initialState, backoff, Client, MAX_SOCKET_FAILURES, PROBE_DELAY_MS, ACK_INTERVAL_MS };
+});

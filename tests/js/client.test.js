@@ -1,0 +1,107 @@
+// The browser client's state machine, driven without a browser: node --test tests/js/
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const { step, initialState, backoff, MAX_SOCKET_FAILURES } = require("../../static/delivery/client.js");
+
+function run(state, inputs) {
+  const actions = [];
+  for (const input of inputs) {
+    const out = step(state, input);
+    state = out.state;
+    actions.push(...out.actions);
+  }
+  return { state, actions };
+}
+
+const ev = (seq) => ({ type: "frame", frame: { type: "event", seq, event: "x", payload: {} } });
+const hello = (resumedFrom = 0) => ({ type: "frame", frame: { type: "hello", last_seq: 9, resumed_from: resumedFrom } });
+const rendered = (actions) => actions.filter((a) => a.type === "render").map((a) => a.event.seq);
+const sent = (actions) => actions.filter((a) => a.type === "send").map((a) => a.frame);
+
+test("renders each seq once, in order, and drops a redelivered one", () => {
+  const { state, actions } = run(initialState({ threadId: "t" }), [hello(), ev(1), ev(2), ev(2), ev(1), ev(3)]);
+  assert.deepEqual(rendered(actions), [1, 2, 3]);
+  assert.equal(state.duplicates, 2);
+  assert.deepEqual(actions.filter((a) => a.type === "store").map((a) => a.seq), [1, 2, 3]);
+});
+
+test("a seq jump sends one resume and renders nothing until the gap is filled", () => {
+  const { state, actions } = run(initialState({ threadId: "t" }), [hello(), ev(1), ev(4), ev(5), ev(2), ev(3), ev(4), ev(5)]);
+  assert.deepEqual(sent(actions), [{ type: "resume", after: 1 }]);
+  assert.deepEqual(rendered(actions), [1, 2, 3, 4, 5]);
+  assert.equal(state.resumeAfter, null);
+});
+
+test("acks are cumulative, batched on the tick, and never pass what the socket sent", () => {
+  let { state, actions } = run(initialState({ threadId: "t", renderedSeq: 3 }), [hello(3), ev(4), ev(5), { type: "tick" }, { type: "tick" }]);
+  assert.deepEqual(sent(actions), [{ type: "ack", seq: 5 }]);
+  // Rendered from the page at 7 but the socket resumed at 5: the ack waits for the socket.
+  ({ state, actions } = run(initialState({ threadId: "t", renderedSeq: 7 }), [hello(5), { type: "tick" }]));
+  assert.deepEqual(sent(actions), [{ type: "ack", seq: 5 }]);
+});
+
+test("answers ping with pong carrying the same t", () => {
+  const { actions } = run(initialState({ threadId: "t" }), [hello(), { type: "frame", frame: { type: "ping", t: 12.5 } }]);
+  assert.deepEqual(sent(actions), [{ type: "pong", t: 12.5 }]);
+});
+
+test("error frames become visible notices", () => {
+  const { actions } = run(initialState({ threadId: "t" }), [{ type: "frame", frame: { type: "error", code: "rate_limited", detail: "slow down" } }]);
+  assert.deepEqual(actions, [{ type: "notice", level: "error", text: "rate_limited: slow down" }]);
+});
+
+test("a dropped socket reconnects with growing, jittered backoff and says reconnecting", () => {
+  const { state, actions } = run(initialState({ threadId: "t" }), [hello(), ev(1), { type: "socket_closed", code: 1006, random: 0.5 }]);
+  assert.equal(state.mode, "reconnecting");
+  assert.ok(actions.some((a) => a.type === "status" && a.status === "reconnecting"));
+  const connect = actions.find((a) => a.type === "connect");
+  assert.equal(connect.delay, backoff(1, 0.5));
+  assert.ok(backoff(2, 0) >= backoff(1, 1) && backoff(3, 0) < backoff(3, 1));
+  assert.ok(backoff(50, 1) <= 10000);
+});
+
+test("after repeated socket failures it falls back to polling and keeps probing the socket", () => {
+  const closes = Array.from({ length: MAX_SOCKET_FAILURES }, () => ({ type: "socket_closed", code: 1006, random: 0 }));
+  const { state, actions } = run(initialState({ threadId: "t" }), closes);
+  assert.equal(state.mode, "polling");
+  assert.ok(actions.some((a) => a.type === "poll"));
+  assert.ok(actions.filter((a) => a.type === "connect").pop().delay >= 10000);
+});
+
+test("polling renders pages, acks over HTTP, and a socket hello ends polling", () => {
+  let state = initialState({ threadId: "t" });
+  state = { ...state, mode: "polling" };
+  const page = { events: [1, 2, 2, 3].map((seq) => ({ seq })), last_seq: 3 };
+  let { state: next, actions } = run(state, [{ type: "poll_page", page }, { type: "tick" }]);
+  assert.deepEqual(rendered(actions), [1, 2, 3]);
+  assert.deepEqual(actions.filter((a) => a.type === "http_ack"), [{ type: "http_ack", seq: 3 }]);
+  assert.ok(actions.some((a) => a.type === "poll"));
+  ({ state: next, actions } = run(next, [hello(3), { type: "poll_page", page: { events: [], last_seq: 3 } }]));
+  assert.equal(next.mode, "live");
+  assert.ok(!actions.some((a) => a.type === "poll"));
+});
+
+test("resync closes the socket, clears the view and reloads over HTTP, then reconnects", () => {
+  let { state, actions } = run(initialState({ threadId: "t", renderedSeq: 5 }), [
+    hello(5),
+    { type: "frame", frame: { type: "resync", from: 2, to: 5, reason: "ahead_of_ledger" } },
+  ]);
+  assert.equal(state.mode, "resync");
+  assert.equal(state.rendered, 0);
+  assert.deepEqual(actions.map((a) => a.type).slice(-4), ["close_socket", "notice", "reset_view", "reload"]);
+  ({ state, actions } = run(state, [{ type: "reload_page", page: { events: [{ seq: 3 }, { seq: 4 }], last_seq: 4 }, done: true }]));
+  assert.deepEqual(rendered(actions), [3, 4]); // a retention gap is accepted on reload
+  assert.ok(actions.some((a) => a.type === "connect"));
+});
+
+test("a refused socket (not your thread) stops retrying and says why", () => {
+  const { state, actions } = run(initialState({ threadId: "t" }), [{ type: "socket_closed", code: 4403 }]);
+  assert.equal(state.mode, "closed");
+  assert.ok(!actions.some((a) => a.type === "connect"));
+  assert.ok(actions.some((a) => a.type === "notice" && /forbidden/.test(a.text)));
+});
+
+test("a stored seq beyond the ledger is reported and corrected on start", () => {
+  const { actions } = run(initialState({ threadId: "t", renderedSeq: 2 }), [{ type: "start", storedSeq: 9 }]);
+  assert.deepEqual(actions.map((a) => a.type), ["notice", "store", "status", "connect"]);
+});

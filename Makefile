@@ -34,7 +34,7 @@ deps: sync ## Python packages plus the suite's system/browser dependencies
 	@test -x /usr/bin/chromium && command -v node >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium nodejs </dev/null; }
 
-run: deps ## the whole system: migrate, demo users, daphne + Celery worker + beat on PORT
+run: sync ## the whole system: migrate, demo users, daphne + Celery worker + beat on PORT
 	PORT=$(PORT) $(EMBEDDED) python -m config.run
 
 test: deps ## the whole suite: the browser client's node tests, then pytest (ARGS=...)

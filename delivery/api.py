@@ -55,7 +55,9 @@ def _authenticate(request: HttpRequest) -> Any:
     if not request.user.is_authenticated:
         raise ApiError(401, "unauthenticated", "log in, or send a bearer token")
     if request.method == "POST":
-        rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, _no_view, (), {})
+        rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(
+            request, _no_view, (), {}
+        )
         if rejected is not None:
             raise ApiError(403, "csrf_failed", "session requests must carry the CSRF token")
     return request.user

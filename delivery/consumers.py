@@ -106,7 +106,7 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             self.thread_id, self.connection_id, floor=min(watermark, resume_from)
         )
         self.budget = FrameBudget()
-        self.last_pong = time.monotonic()
+        self.last_pong = self.last_touch = time.monotonic()
         await self.send_json(
             {
                 "type": "hello",
@@ -236,8 +236,11 @@ class ThreadConsumer(AsyncWebsocketConsumer):
 
     async def on_pong(self) -> None:
         now = time.monotonic()
-        if now - self.last_pong >= conf.timing("HEARTBEAT_PERSIST_INTERVAL"):
+        # Persist at most every HEARTBEAT_PERSIST_INTERVAL: the reconciler marks rows whose
+        # last_seen_at is older than that (plus the ping timeout) dead.
+        if now - self.last_touch >= conf.timing("HEARTBEAT_PERSIST_INTERVAL"):
             await touch_connection(connection_id=self.connection_id)
+            self.last_touch = now
         self.last_pong = now
 
     async def keep_alive(self) -> None:

@@ -37,3 +37,13 @@ delivery_time = Histogram(
 live_connections = Gauge(
     "websocket_live_connections", "Open client sockets.", multiprocess_mode="livesum"
 )
+reconcile_runs = Counter("ledger_reconcile_runs_total", "Reconciler sweeps completed.")
+reconcile_duration = Histogram(
+    "ledger_reconcile_duration_seconds",
+    "Duration of one reconciler sweep.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+connections_marked_dead = Counter(
+    "ledger_connections_marked_dead_total",
+    "Live connection rows the reconciler marked dead because their heartbeat stopped.",
+)

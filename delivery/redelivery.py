@@ -2,13 +2,15 @@
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from asgiref.sync import async_to_sync
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from delivery import connections, fanout
-from delivery.models import Event, EventState, Trigger
+from delivery.models import UNACKED_STATES, Event, EventState, Trigger
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +28,26 @@ def redeliver_pending(*, thread_id: uuid.UUID) -> bool:
     )
     if not events:
         return True
+    return resend(
+        thread_id=thread_id,
+        events=events,
+        detail="pending after a fast-path failure or channel_full drop",
+    )
+
+
+def resend(*, thread_id: uuid.UUID, events: Sequence[Event], detail: str) -> bool:
+    """Send `events` (one thread, seq order) as a retry in one message and record the batch.
+
+    On success each still-unacknowledged event becomes `sent` with one more attempt and one
+    DeliveryAttempt(trigger=retry) row covers the batch. Returns False when the layer failed or
+    dropped; nothing is written then, so the caller tries again later.
+    """
     if not async_to_sync(fanout.apublish)(thread_id, events, trigger=Trigger.RETRY):
         return False
     now = timezone.now()
-    Event.objects.filter(pk__in=[e.pk for e in events], state=EventState.PENDING).update(
+    Event.objects.filter(pk__in=[e.pk for e in events], state__in=UNACKED_STATES).update(
         state=EventState.SENT,
-        first_sent_at=now,
+        first_sent_at=Coalesce(F("first_sent_at"), now),
         last_sent_at=now,
         attempts=F("attempts") + 1,
     )
@@ -42,6 +58,6 @@ def redeliver_pending(*, thread_id: uuid.UUID) -> bool:
         from_seq=events[0].seq,
         to_seq=events[-1].seq,
         event_count=len(events),
-        detail="pending after a fast-path failure or channel_full drop",
+        detail=detail,
     )
     return True

@@ -4,6 +4,7 @@ import uuid
 
 from celery import shared_task
 
+from delivery import reconcile as reconciler
 from delivery import redelivery
 
 # Seconds between tries while a socket's channel stays full; the reconciler takes over after.
@@ -12,8 +13,15 @@ REDELIVERY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 @shared_task(ignore_result=True, acks_late=True)
 def redeliver_pending(thread_id: str, attempt: int = 0) -> None:
-    if redelivery.redeliver_pending(thread_id=uuid.UUID(thread_id)) or attempt + 1 >= len(REDELIVERY_BACKOFF):
+    delivered = redelivery.redeliver_pending(thread_id=uuid.UUID(thread_id))
+    if delivered or attempt + 1 >= len(REDELIVERY_BACKOFF):
         return
     redeliver_pending.apply_async(
         (thread_id, attempt + 1), countdown=REDELIVERY_BACKOFF[attempt + 1]
     )
+
+
+@shared_task(ignore_result=True)
+def reconcile() -> None:
+    """Celery beat runs this every LEDGERLINE RECONCILE_INTERVAL seconds (settings)."""
+    reconciler.reconcile()

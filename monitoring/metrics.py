@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from delivery import conf
+from delivery import metrics as delivery_metrics  # noqa: F401  (sets the multiprocess mode first)
 from delivery.models import Connection, ConnectionState, ReconcilerHeartbeat
 from delivery.reconcile import RECONCILER
 from monitoring.models import ACTIVE_ALERT_STATES, Alert, VerificationRun

@@ -1,5 +1,7 @@
 """Startup verification against a real daphne and a real Celery worker, healthy and broken."""
 
+import threading
+
 import pytest
 from channels.layers import channel_layers
 from django.conf import settings as django_settings
@@ -115,3 +117,26 @@ def test_a_passing_run_resolves_the_verification_alert(web, celery_worker_proces
     Alert.objects.create(kind="verification_failed", summary="earlier failure")
     assert run_verification().ok
     assert Alert.objects.get().state == "resolved"
+
+
+def test_startup_retries_quietly_until_the_stack_is_up(web, celery_worker_process, caplog):
+    from delivery.models import ReconcilerHeartbeat
+    from monitoring.verification import verify_until_ok
+
+    web()
+    ReconcilerHeartbeat.objects.all().delete()  # beat has not run yet
+    threading.Timer(1.0, _reconcile_in_thread).start()
+    run = verify_until_ok(retry_for=10)
+    assert run.ok
+    assert VerificationRun.objects.filter(ok=False).exists()  # recorded, not alerted
+    assert not Alert.objects.exists()
+    assert not any(r.levelname == "CRITICAL" for r in caplog.records)
+
+
+def _reconcile_in_thread():
+    from django.db import connection
+
+    try:
+        reconcile()
+    finally:
+        connection.close()

@@ -140,3 +140,12 @@ def _reconcile_in_thread():
         reconcile()
     finally:
         connection.close()
+
+
+def test_failing_scheduled_canary_opens_an_alert(web, client):
+    web(module="tests.monitoring.mute_daphne")
+    run_canary()
+    assert VerificationRun.objects.get(trigger="canary").failed_checks == ["canary"]
+    alert = Alert.objects.get(kind="canary_failed", state="open")
+    assert alert.severity == "critical"
+    assert client.get("/healthz/ready").status_code == 503

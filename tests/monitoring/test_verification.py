@@ -96,9 +96,11 @@ def test_stopped_worker_fails_verification(web, settings, tmp_path, client, capl
     settings.CELERY_TASK_DEFAULT_QUEUE = f"{django_settings.TEST_RUN}-solo"
     worker = start_celery_worker(tmp_path / "solo-worker.log")
     try:
+        reconcile()  # starting the worker took a while: keep beat's heartbeat fresh
         assert run_verification().ok
     finally:
         stop(worker)
+    reconcile()
     run = run_verification()
     assert run.failed_checks == ["worker"]
     _assert_failed_loudly(run, "worker", client, caplog)

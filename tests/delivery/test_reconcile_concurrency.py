@@ -105,7 +105,7 @@ async def test_two_reconciler_processes_send_each_retry_once(thread, user):
             sys.executable,
             "-m",
             "tests.delivery.reconciler_process",
-            "3.0",
+            "4.0",
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -152,3 +152,22 @@ async def test_reconciler_records_its_heartbeat():
     beat = await db(ReconcilerHeartbeat.objects.get)(name="reconciler")
     assert (timezone.now() - beat.last_finished_at).total_seconds() < 5
     assert "retried" in beat.last_report
+
+
+async def test_dead_connections_leave_their_thread_group(thread, user, fast_timings):
+    """A crashed daphne's channels stop receiving (and overflowing) the thread's sends."""
+    from channels.layers import get_channel_layer
+
+    from delivery.fanout import group_name
+
+    fast_timings(PING_INTERVAL=0.1, PING_TIMEOUT=0.2, HEARTBEAT_PERSIST_INTERVAL=0.1)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(thread.id), channel)
+    row = await db(Connection.objects.create)(thread=thread, user=user, channel_name=channel)
+    old = timezone.now() - timedelta(seconds=1)
+    await db(Connection.objects.filter(pk=row.pk).update)(last_seen_at=old)
+    assert (await db(reconcile)()).connections_dead == 1
+    await layer.group_send(group_name(thread.id), {"type": "ledger.events", "events": []})
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), timeout=0.5)

@@ -93,9 +93,10 @@ def _render(rendered: list[int], frames: list[dict]) -> list[int]:
     return rendered
 
 
-async def test_two_reconciler_processes_send_each_retry_once(thread, user):
+async def test_two_reconciler_processes_send_each_retry_once(thread, user, fast_timings):
     """Two OS processes sweep the same ledger on tight loops while a client never acks."""
     count, budget = 20, 3
+    fast_timings(PING_INTERVAL=60.0, PING_TIMEOUT=120.0)  # this client never pongs either
     ws, _ = await connect(thread, user)
     await db(emit_many)(thread, [("step", {"i": i}) for i in range(count)])
     await receive_events(ws, count)

@@ -26,7 +26,7 @@ CHECKS = ["database", "channel_layer", "worker", "reconciler_heartbeat", "canary
 @pytest.fixture
 def web(tmp_path, settings, fast_timings):
     """Start a web process; PUBLIC_URL points at it. The reconciler has just run."""
-    fast_timings(CHECK_TIMEOUT=3.0)
+    fast_timings(CHECK_TIMEOUT=5.0)
     started = []
 
     def start(module="config.serve", **env):

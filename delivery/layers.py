@@ -47,6 +47,12 @@ def install_drop_hook() -> None:
 class LedgerRedisChannelLayer(RedisChannelLayer):
     """`group_send` returns a `GroupSendResult` and counts channel_full drops."""
 
+    # channels_redis blocks in BZPOPMIN for `brpop_timeout` (5 s) while redis-py >= 8 gives
+    # every socket read a 5 s timeout: an idle consumer's receive then raised TimeoutError and
+    # its socket died after ~5 s of silence. Blocking for less than the read timeout keeps
+    # idle sockets alive.
+    brpop_timeout = 2
+
     async def group_send(  # type: ignore[override]
         self, group: str, message: dict[str, Any]
     ) -> GroupSendResult:

@@ -1,6 +1,18 @@
-"""Delivery counters. The names are the ones operators already chart (DESIGN "Monitoring")."""
+"""Delivery counters. The names are the ones operators already chart (DESIGN "Monitoring").
 
-from prometheus_client import Counter, Gauge, Histogram
+With PROMETHEUS_MULTIPROC_DIR set (make run, docker-compose) every process writes its samples
+there and /metrics merges them. Files are keyed by host and pid, so containers sharing one
+volume (whose pids repeat) never write to the same file.
+"""
+
+import os
+import socket
+
+from prometheus_client import Counter, Gauge, Histogram, values
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _HOST = socket.gethostname().replace("_", "-")[:40]
+    values.ValueClass = values.MultiProcessValue(lambda: f"{_HOST}-{os.getpid()}")
 
 events_emitted = Counter("ledger_events_emitted_total", "Events committed to the ledger.")
 events_sent = Counter(
@@ -36,4 +48,14 @@ delivery_time = Histogram(
 )
 live_connections = Gauge(
     "websocket_live_connections", "Open client sockets.", multiprocess_mode="livesum"
+)
+reconcile_runs = Counter("ledger_reconcile_runs_total", "Reconciler sweeps completed.")
+reconcile_duration = Histogram(
+    "ledger_reconcile_duration_seconds",
+    "Duration of one reconciler sweep.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+connections_marked_dead = Counter(
+    "ledger_connections_marked_dead_total",
+    "Live connection rows the reconciler marked dead because their heartbeat stopped.",
 )

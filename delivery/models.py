@@ -161,3 +161,21 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"token {self.id} for {self.user_id}"
+
+
+class ReconcilerHeartbeat(models.Model):
+    """One row per reconciler name: when it last ran, how long it took and what it did.
+
+    `runs_checked_until` is the stalled-run cursor: every `agent_started` event created before
+    it has been checked once against the run timeout.
+    """
+
+    name = models.CharField(max_length=50, primary_key=True)
+    last_started_at = models.DateTimeField()
+    last_finished_at = models.DateTimeField()
+    last_duration = models.FloatField(default=0.0)
+    runs_checked_until = models.DateTimeField(null=True, blank=True)
+    last_report = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_finished_at}"

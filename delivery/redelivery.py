@@ -5,10 +5,13 @@ import uuid
 from collections.abc import Sequence
 
 from asgiref.sync import async_to_sync
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from delivery import connections, fanout
 from delivery.fanout import Outcome
-from delivery.models import Event, EventState, Trigger
+from delivery.models import UNACKED_STATES, Event, EventState, Trigger
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +54,15 @@ def resend(
     if outcome in (Outcome.DROPPED, Outcome.FAILED):
         return False
     if outcome is Outcome.DELIVERED:
-        fanout.mark_sent(thread_id, events[0].seq, events[-1].seq)
+        # Each still-unacknowledged event becomes `sent` with one more attempt: the
+        # reconciler's backoff and retry budget count these.
+        now = timezone.now()
+        Event.objects.filter(pk__in=[e.pk for e in events], state__in=UNACKED_STATES).update(
+            state=EventState.SENT,
+            first_sent_at=Coalesce(F("first_sent_at"), now),
+            last_sent_at=now,
+            attempts=F("attempts") + 1,
+        )
         connections.record_attempt(
             thread_id=thread_id,
             connection_id=None,

@@ -4,6 +4,7 @@ import uuid
 
 from celery import shared_task
 
+from delivery import reconcile as reconciler
 from delivery import redelivery
 
 # Seconds between tries while a socket's channel stays full; the reconciler takes over after.
@@ -23,3 +24,9 @@ def redeliver_range(thread_id: str, first: int, last: int, attempt: int = 0) -> 
 @shared_task(ignore_result=True, acks_late=True)
 def redeliver_pending(thread_id: str) -> None:
     redelivery.redeliver_pending(thread_id=uuid.UUID(thread_id))
+
+
+@shared_task(ignore_result=True)
+def reconcile() -> None:
+    """Celery beat runs this every LEDGERLINE RECONCILE_INTERVAL seconds (settings)."""
+    reconciler.reconcile()

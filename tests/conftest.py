@@ -34,3 +34,13 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     process = start_celery_worker(tmp_path_factory.mktemp("celery") / "worker.log")
     yield process
     stop(process)
+
+
+@pytest.fixture
+def fast_timings(settings):
+    """Short LEDGERLINE timings, so schedules (deadlines, backoff, pings) run in milliseconds."""
+
+    def apply(**timings):
+        settings.LEDGERLINE = {**settings.LEDGERLINE, **timings}
+
+    return apply

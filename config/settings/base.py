@@ -155,6 +155,30 @@ LEDGERLINE = {
     "LAYER_SEND_TIMEOUT": env.float("LEDGERLINE_LAYER_SEND_TIMEOUT", default=2.0),
     "BACKFILL_CHUNK": env.int("LEDGERLINE_BACKFILL_CHUNK", default=500),
     "LONG_POLL_SECONDS": env.float("LEDGERLINE_LONG_POLL_SECONDS", default=25.0),
+    # Monitoring: the scheduled canary, and how long a verification check may take.
+    "CANARY_INTERVAL": env.float("LEDGERLINE_CANARY_INTERVAL", default=60.0),
+    "CHECK_TIMEOUT": env.float("LEDGERLINE_CHECK_TIMEOUT", default=5.0),
+}
+
+# Monitoring (monitoring/): /metrics needs `Authorization: Bearer METRICS_TOKEN` when it is set,
+# and answers loopback clients only when it is not. New alerts are POSTed to ALERT_WEBHOOK_URL.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+# Where the canary connects when PUBLIC_URL is not reachable from inside (compose's worker).
+CANARY_URL = env.str("CANARY_URL", default="")
+
+# Celery beat: the reconciler and the canary run on a schedule, never by hand.
+CELERY_BEAT_SCHEDULE = {
+    "reconcile": {
+        "task": "delivery.tasks.reconcile",
+        "schedule": LEDGERLINE["RECONCILE_INTERVAL"],
+        "options": {"expires": max(10.0, 5 * LEDGERLINE["RECONCILE_INTERVAL"])},
+    },
+    "canary": {
+        "task": "monitoring.tasks.run_canary",
+        "schedule": LEDGERLINE["CANARY_INTERVAL"],
+        "options": {"expires": LEDGERLINE["CANARY_INTERVAL"]},
+    },
 }
 
 LOGGING = {

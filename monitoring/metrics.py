@@ -1,0 +1,139 @@
+"""Monitoring metrics: the canary histogram, and ledger-derived gauges computed at scrape time.
+
+The ledger gauges are read from PostgreSQL on every scrape, so they are the same whichever
+process (daphne, worker, beat) serves /metrics. Counters and histograms live in each process
+and are merged through prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR).
+"""
+
+from collections.abc import Iterator
+
+from django.db import connection
+from django.utils import timezone
+from prometheus_client import Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from delivery import conf
+from delivery import metrics as delivery_metrics  # noqa: F401  (sets the multiprocess mode first)
+from delivery.models import Connection, ConnectionState, ReconcilerHeartbeat
+from delivery.reconcile import RECONCILER
+from monitoring.models import ACTIVE_ALERT_STATES, Alert, VerificationRun
+
+canary_latency = Histogram(
+    "ledger_canary_latency_seconds",
+    "Canary: emit to the acknowledgement recorded in the ledger, over a real socket.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+AGE_BUCKETS = (("10", 10), ("60", 60), ("600", 600), ("3600", 3600), ("+Inf", None))
+
+UNACKED_SQL = """
+    SELECT e.state,
+           EXISTS (SELECT 1 FROM delivery_connection c
+                    WHERE c.thread_id = e.thread_id AND c.state = 'live') AS live,
+           EXTRACT(EPOCH FROM (now() - COALESCE(e.last_sent_at, e.created_at))) AS age
+      FROM delivery_event e WHERE e.state IN ('pending', 'sent')
+"""
+# Counting per bucket in SQL keeps the scrape to one pass over the partial index.
+UNACKED_BUCKETS_SQL = f"""
+    SELECT state, live,
+           count(*) FILTER (WHERE age <= 10), count(*) FILTER (WHERE age <= 60),
+           count(*) FILTER (WHERE age <= 600), count(*) FILTER (WHERE age <= 3600), count(*)
+      FROM ({UNACKED_SQL}) unacked GROUP BY state, live
+"""  # noqa: S608
+
+
+class LedgerCollector(Collector):
+    """Gauges read from the ledger at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._unacked()
+        yield self._undelivered()
+        yield GaugeMetricFamily(
+            "ledger_live_connections",
+            "Connection rows in state live (all daphne processes).",
+            value=Connection.objects.filter(state=ConnectionState.LIVE).count(),
+        )
+        yield from self._reconciler()
+        yield from self._verification()
+        yield self._alerts()
+
+    def _unacked(self) -> Metric:
+        family = GaugeMetricFamily(
+            "ledger_unacked_events",
+            "Unacknowledged events (pending or sent) whose age since last send (or commit) "
+            "is at most `le` seconds: cumulative buckets. client=away: the thread has no live "
+            "connection (waiting for its client, not a failure); client=live: in flight.",
+            labels=["state", "client", "le"],
+        )
+        found = {}
+        with connection.cursor() as cursor:
+            cursor.execute(UNACKED_BUCKETS_SQL)
+            for state, live, *counts in cursor.fetchall():
+                found[(state, "live" if live else "away")] = counts
+        for state in ("pending", "sent"):
+            for client in ("live", "away"):
+                counts = found.get((state, client), [0] * len(AGE_BUCKETS))
+                for (label, _), count in zip(AGE_BUCKETS, counts, strict=True):
+                    family.add_metric([state, client, label], count)
+        return family
+
+    def _undelivered(self) -> Metric:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM delivery_event WHERE state = 'undelivered'")
+            (count,) = cursor.fetchone() or (0,)
+        return GaugeMetricFamily(
+            "ledger_undelivered_events", "Events flagged undelivered.", value=count
+        )
+
+    def _reconciler(self) -> Iterator[Metric]:
+        beat = ReconcilerHeartbeat.objects.filter(name=RECONCILER).first()
+        age = (timezone.now() - beat.last_finished_at).total_seconds() if beat else float("inf")
+        interval = conf.timing("RECONCILE_INTERVAL")
+        yield GaugeMetricFamily(
+            "ledger_reconciler_last_run_age_seconds",
+            "Seconds since the reconciler last finished a sweep (+Inf: never).",
+            value=age,
+        )
+        yield GaugeMetricFamily(
+            "ledger_reconciler_lag_seconds",
+            "How far the reconciler is behind its schedule: last-run age minus the interval.",
+            value=max(0.0, age - interval),
+        )
+        yield GaugeMetricFamily(
+            "ledger_reconciler_last_duration_seconds",
+            "Duration of the reconciler's last sweep.",
+            value=beat.last_duration if beat else 0.0,
+        )
+
+    def _verification(self) -> Iterator[Metric]:
+        last = (
+            VerificationRun.objects.filter(finished_at__isnull=False)
+            .order_by("-started_at")
+            .first()
+        )
+        yield GaugeMetricFamily(
+            "websocket_enhancement_status",
+            "1 while the last verification (startup or canary) passed, else 0.",
+            value=1 if last is not None and last.ok else 0,
+        )
+        age = (timezone.now() - last.started_at).total_seconds() if last else float("inf")
+        yield GaugeMetricFamily(
+            "ledger_verification_last_run_age_seconds",
+            "Seconds since the last verification or canary run started.",
+            value=age,
+        )
+
+    def _alerts(self) -> Metric:
+        family = GaugeMetricFamily(
+            "ledger_active_alerts", "Open or acknowledged alerts, by kind.", labels=["kind"]
+        )
+        rows = (
+            Alert.objects.filter(state__in=ACTIVE_ALERT_STATES).values_list("kind").order_by("kind")
+        )
+        counts: dict[str, int] = {}
+        for (kind,) in rows:
+            counts[kind] = counts.get(kind, 0) + 1
+        for kind, count in counts.items():
+            family.add_metric([kind], count)
+        return family

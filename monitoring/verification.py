@@ -1,0 +1,184 @@
+"""Startup verification: the stack is checked by behaviour, end to end, and every run recorded.
+
+`run_verification()` is the one entry point: `manage.py verify_delivery`, the Celery task and
+the console all call it. Each check either returns a detail string or raises; a failed run is
+logged CRITICAL, opens a `verification_failed` alert and makes `/healthz/ready` answer 503.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from delivery import conf
+from delivery.models import ReconcilerHeartbeat
+from delivery.reconcile import RECONCILER
+from monitoring import metrics
+from monitoring.alerts import raise_alert, resolve_alerts
+from monitoring.canary import acanary
+from monitoring.exceptions import CheckFailed
+from monitoring.models import VerificationRun
+
+logger = logging.getLogger("monitoring.verification")
+
+Check = Callable[[float], str]
+
+
+def check_database(timeout: float) -> str:
+    connection.ensure_connection()
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in plan[:5])
+        raise CheckFailed(f"{len(plan)} migration(s) not applied: {names}")
+    return f"reachable; all migrations applied ({connection.settings_dict['NAME']})"
+
+
+async def _layer_round_trip(timeout: float) -> str:  # noqa: ASYNC109
+    layer = get_channel_layer()
+    if layer is None:
+        raise CheckFailed("no channel layer is configured")
+    channel = await layer.new_channel("verify.")
+    nonce = uuid.uuid4().hex
+    await asyncio.wait_for(layer.send(channel, {"type": "verify.probe", "nonce": nonce}), timeout)
+    message = await asyncio.wait_for(layer.receive(channel), timeout)
+    if message.get("nonce") != nonce:
+        raise CheckFailed("the probe channel returned a different message")
+    return f"round trip through {layer.__class__.__name__} on a probe channel"
+
+
+def check_channel_layer(timeout: float) -> str:
+    try:
+        return async_to_sync(_layer_round_trip)(timeout)
+    except TimeoutError:
+        raise CheckFailed(f"no round trip within {timeout}s") from None
+
+
+def check_worker(timeout: float) -> str:
+    from monitoring.tasks import ping
+
+    queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+    result = ping.apply_async(queue=queue, expires=timeout)
+    try:
+        answer = result.get(timeout=timeout, disable_sync_subtasks=False)
+    except Exception as exc:
+        raise CheckFailed(
+            f"no worker answered a ping task on queue {queue!r} within {timeout}s "
+            f"({exc.__class__.__name__})"
+        ) from None
+    finally:
+        result.forget()
+    return f"worker {answer} answered on queue {queue!r}"
+
+
+def heartbeat_bound() -> float:
+    return 3 * conf.timing("RECONCILE_INTERVAL") + 5.0
+
+
+def check_reconciler_heartbeat(timeout: float) -> str:
+    beat = ReconcilerHeartbeat.objects.filter(name=RECONCILER).first()
+    if beat is None:
+        raise CheckFailed("the reconciler has never run: is celery beat running?")
+    age = (timezone.now() - beat.last_finished_at).total_seconds()
+    if age > heartbeat_bound():
+        raise CheckFailed(f"last reconcile finished {age:.1f}s ago (bound {heartbeat_bound()}s)")
+    return f"last reconcile {age:.1f}s ago, took {beat.last_duration * 1000:.0f} ms"
+
+
+def check_canary(timeout: float) -> str:
+    result = async_to_sync(acanary)(timeout=timeout)
+    metrics.canary_latency.observe(result.latency)
+    return f"event seq {result.seq} delivered and acked in {result.latency * 1000:.0f} ms"
+
+
+CHECKS: list[tuple[str, Check]] = [
+    ("database", check_database),
+    ("channel_layer", check_channel_layer),
+    ("worker", check_worker),
+    ("reconciler_heartbeat", check_reconciler_heartbeat),
+    ("canary", check_canary),
+]
+
+
+def run_check(name: str, check: Check, timeout: float) -> dict[str, object]:
+    started = time.monotonic()
+    try:
+        detail, ok = check(timeout), True
+    except CheckFailed as exc:
+        detail, ok = str(exc), False
+    except Exception as exc:
+        detail, ok = f"{exc.__class__.__name__}: {exc}", False
+    return {
+        "name": name,
+        "ok": ok,
+        "duration": round(time.monotonic() - started, 4),
+        "detail": detail[:500],
+    }
+
+
+def run_verification(
+    *, trigger: str = "manual", only: list[str] | None = None, final: bool = True
+) -> VerificationRun:
+    """Run every check (or `only` these), record the run, and alert loudly when one fails.
+
+    `final=False` (a start-up retry that will run again) records the run and logs a warning
+    instead of alerting.
+    """
+    timeout = conf.timing("CHECK_TIMEOUT")
+    run = VerificationRun.objects.create(trigger=trigger)
+    run.checks = [run_check(n, c, timeout) for n, c in CHECKS if only is None or n in only]
+    run.ok = all(check["ok"] for check in run.checks)
+    run.finished_at = timezone.now()
+    run.save(update_fields=["checks", "ok", "finished_at"])
+    if final or run.ok:
+        report(run)
+    else:
+        logger.warning("verification %s not passing yet: %s", run.pk, _summary(run))
+    return run
+
+
+def report(run: VerificationRun) -> None:
+    kind = "canary_failed" if run.trigger == "canary" else "verification_failed"
+    if run.ok:
+        logger.info("verification %s (%s) passed: %s", run.pk, run.trigger, _summary(run))
+        resolve_alerts(kind=kind)
+        return
+    logger.critical(
+        "VERIFICATION FAILED (%s): %s. %s", run.trigger, ", ".join(run.failed_checks), _summary(run)
+    )
+    raise_alert(
+        kind=kind,
+        severity="critical",
+        summary=f"{run.trigger} verification failed: {', '.join(run.failed_checks)}",
+        context={"run": run.pk, "checks": [c for c in run.checks if not c["ok"]]},
+    )
+
+
+def _summary(run: VerificationRun) -> str:
+    return "; ".join(
+        f"{c['name']} {'ok' if c['ok'] else 'FAILED'} ({c['duration']}s): {c['detail']}"
+        for c in run.checks
+    )
+
+
+def latest_run() -> VerificationRun | None:
+    return VerificationRun.objects.filter(finished_at__isnull=False).order_by("-started_at").first()
+
+
+def verify_until_ok(*, retry_for: float, trigger: str = "startup") -> VerificationRun:
+    """Re-run verification until it passes or `retry_for` seconds pass (the stack is starting)."""
+    deadline = time.monotonic() + retry_for
+    while True:
+        last_try = time.monotonic() >= deadline
+        run = run_verification(trigger=trigger, final=last_try)
+        if run.ok or last_try:
+            return run
+        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))

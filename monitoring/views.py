@@ -1,0 +1,75 @@
+"""`/healthz/live`, `/healthz/ready` and `/metrics`. Thin: the logic is in selectors/collectors."""
+
+import hmac
+import ipaddress
+import os
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from monitoring.metrics import LedgerCollector
+from monitoring.verification import latest_run
+
+
+@require_GET
+@never_cache
+def live(request: HttpRequest) -> HttpResponse:
+    """The process is up and serving requests. Nothing else is checked."""
+    return JsonResponse({"status": "live"})
+
+
+@require_GET
+@never_cache
+def ready(request: HttpRequest) -> HttpResponse:
+    """200 while the last verification passed; 503 before the first one and after a failure."""
+    run = latest_run()
+    if run is None:
+        return JsonResponse({"status": "unverified", "detail": "no verification yet"}, status=503)
+    body = {
+        "status": "ready" if run.ok else "failing",
+        "verification": run.pk,
+        "trigger": run.trigger,
+        "at": run.started_at.isoformat(),
+        "failed_checks": run.failed_checks,
+    }
+    return JsonResponse(body, status=200 if run.ok else 503)
+
+
+def _allowed(request: HttpRequest) -> HttpResponse | None:
+    token = settings.METRICS_TOKEN
+    if token:
+        header = request.headers.get("Authorization", "")
+        if hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
+            return None
+        return HttpResponse("bearer token required\n", status=401, content_type="text/plain")
+    try:
+        loopback = ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return HttpResponse(
+        "loopback only (set METRICS_TOKEN)\n", status=403, content_type="text/plain"
+    )
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format: process counters (merged across processes) + ledger gauges."""
+    refused = _allowed(request)
+    if refused is not None:
+        return refused
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    ledger = CollectorRegistry()
+    ledger.register(LedgerCollector())
+    body = generate_latest(registry) + generate_latest(ledger)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,27 @@
+"""daphne whose consumer cannot send events: the half-wired pipeline the canary must catch.
+
+    python -m tests.monitoring.mute_daphne [daphne arguments...]
+
+The socket opens, says hello and answers pings, but every event frame silently goes nowhere:
+every attribute-level check passes while users would see nothing.
+"""
+
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+django.setup()
+
+from config import serve  # noqa: E402
+from delivery.consumers import ThreadConsumer  # noqa: E402
+
+
+async def _send_nothing(self, frame, trigger):
+    return None
+
+
+ThreadConsumer.send_event = _send_nothing
+
+if __name__ == "__main__":
+    serve.main()

@@ -72,12 +72,22 @@ def explain(event: Event, connections: list[Connection], live: bool) -> str:
     """Why an event is not acknowledged, in one sentence an operator can read to a user."""
     if event.state == EventState.ACKED:
         return ""
-    if event.state == EventState.UNDELIVERED:
-        return f"undelivered: {event.undelivered_cause or 'no ack'}; needs a replay"
     if event.last_sent_at is None:
-        if live:
-            return "committed, not yet sent: the fast path failed; the reconciler resends it"
-        return "committed while no client was connected; goes out on next connect"
+        story = (
+            "committed, not yet sent: the fast path failed; the reconciler resends it"
+            if live
+            else "committed while no client was connected; goes out on next connect"
+        )
+    else:
+        story = _delivery_story(event, connections, live)
+    if event.state == EventState.UNDELIVERED:
+        cause = event.undelivered_cause or "no ack"
+        return f"{story}; given up ({cause}): needs a replay"
+    return story
+
+
+def _delivery_story(event: Event, connections: list[Connection], live: bool) -> str:
+    assert event.last_sent_at is not None
     times = "once" if event.attempts == 1 else f"{event.attempts} times"
     sent = f"sent {times} (last {_fmt(event.last_sent_at)})"
     conn = connection_at(connections, event.last_sent_at)
@@ -90,8 +100,8 @@ def explain(event: Event, connections: list[Connection], live: bool) -> str:
         waiting = "" if live else f"; waiting for client since {_fmt(conn.closed_at)}"
         return f"{sent} to a connection that {how}{code} {_span(after)} later, never acked{waiting}"
     age = (timezone.now() - event.last_sent_at).total_seconds()
-    acked = f"client acked up to seq {conn.acked_seq}"
-    return f"{sent} to the live connection; no ack for {_span(age)} ({acked})"
+    acked = f"it acked up to seq {conn.acked_seq}"
+    return f"{sent} to the live connection {str(conn.id)[:8]}; no ack for {_span(age)} ({acked})"
 
 
 def thread_with_health(thread_id: uuid.UUID) -> Thread:

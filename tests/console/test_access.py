@@ -45,7 +45,7 @@ def test_support_sees_every_page(support, url):
 
 def test_support_sees_the_thread_but_no_replay_or_content(support, troubled_thread):
     html = support.get(f"/console/threads/{troubled_thread.pk}/").content.decode()
-    assert "undelivered: no ack after 3 sends" in html
+    assert "given up (no ack after 3 sends): needs a replay" in html
     assert "Dry run" not in html and "Reveal" not in html
     assert "card 4242" not in html
 

@@ -31,6 +31,7 @@ sync: uv ## create/update .venv exactly as uv.lock pins it
 # Debian chromium at /usr/bin/chromium (apt-get install chromium) and any npm packages (npm ci);
 # neither is installed yet.
 deps: sync ## Python packages plus the suite's system/browser dependencies
+	@test -x /usr/bin/chromium || echo "!! console browser tests need /usr/bin/chromium (apt-get install chromium)"
 
 run: deps ## the whole system: migrate, demo users, daphne + Celery worker + beat on PORT
 	PORT=$(PORT) $(EMBEDDED) python -m config.run

@@ -29,6 +29,11 @@ from delivery.models import Event, Thread  # noqa: E402
 
 REPEAT = 20
 settings.ALLOWED_HOSTS = ["*"]
+# Pages link static files by name; the manifest only exists after collectstatic.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 
 def timed(client: Client, url: str) -> tuple[float, float]:

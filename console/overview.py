@@ -16,10 +16,11 @@ from delivery.models import (
     EventState,
     ReconcilerHeartbeat,
     ReplayRequest,
+    Thread,
     Trigger,
 )
 from delivery.reconcile import RECONCILER
-from monitoring.health import health_counts
+from monitoring.health import DEGRADED_WINDOW, Health, threads_with_health
 from monitoring.models import ACTIVE_ALERT_STATES, Alert, VerificationRun
 from monitoring.verification import heartbeat_bound
 
@@ -66,6 +67,26 @@ class Overview:
             [(r.pk, r.state, r.sent) for r in self.replays],
         ]
         return hashlib.sha1(json.dumps(data, default=str).encode()).hexdigest()[:12]  # noqa: S324
+
+
+def health_counts() -> dict[str, int]:
+    """Threads per health class, classified by monitoring.health, but only for the threads
+    that can be anything but healthy (open events, active alerts, recent repairs): the rest
+    are counted, not classified, so the cost follows the troubled set, not the ledger."""
+    since = timezone.now() - DEGRADED_WINDOW
+    open_events = Event.objects.exclude(state=EventState.ACKED).values("thread_id")
+    alerts = Alert.objects.filter(state__in=ACTIVE_ALERT_STATES).values("thread_id")
+    repairs = DeliveryAttempt.objects.filter(
+        created_at__gte=since, trigger__in=(Trigger.HEAL, Trigger.RETRY)
+    ).values("thread_id")
+    troubled = Thread.objects.filter(Q(pk__in=open_events) | Q(pk__in=alerts) | Q(pk__in=repairs))
+    counts = {health.value: 0 for health in Health}
+    classified = 0
+    for health in threads_with_health(troubled).values_list("health", flat=True):
+        counts[health] += 1
+        classified += 1
+    counts[Health.HEALTHY.value] += Thread.objects.count() - classified
+    return counts
 
 
 def unacked_by_age() -> list[tuple[str, int]]:

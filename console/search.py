@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -58,14 +59,17 @@ class ThreadFilter:
 
 
 def _text_match(q: str) -> Q:
+    """Resolve the box to thread ids or owner ids first: each lookup is one index probe, and
+    the thread query then walks `thread_owner_recent_idx` or the primary key, never the table."""
     found = UUID_RE.search(q)
     if found:
         ident = uuid.UUID(found.group(0))
-        by_event = Event.objects.filter(event_id=ident).values("thread_id")
-        return Q(pk=ident) | Q(pk__in=by_event)
-    if "@" in q:
-        return Q(owner__email__iexact=q)
-    return Q(owner__username__iexact=q)
+        by_event = Event.objects.filter(event_id=ident).values_list("thread_id", flat=True)
+        return Q(pk__in=[ident, *by_event])
+    users = get_user_model().objects
+    field = "email" if "@" in q else "username"
+    owners = list(users.filter(**{f"{field}__iexact": q}).values_list("pk", flat=True))
+    return Q(owner_id__in=owners)
 
 
 def matching_threads(flt: ThreadFilter) -> QuerySet[Thread]:

@@ -95,3 +95,12 @@ def test_reveal_needs_the_extra_permission_and_is_audited(client, troubled_threa
     assert (audit.actor_name, audit.event_id) == ("senior-support", event.pk)
     timeline = client.get(f"/console/threads/{troubled_thread.pk}/").content.decode()
     assert "senior-support revealed the payload" in timeline
+
+
+def test_admin_can_dry_run_a_single_event_from_the_timeline(admin, troubled_thread):
+    page = admin.get(f"/console/threads/{troubled_thread.pk}/").content.decode()
+    event = Event.objects.filter(thread=troubled_thread).order_by("seq").last()
+    link = f"/console/replays/dry-run?scope=event&amp;event={event.event_id}"
+    assert link in page
+    plan = admin.get(link.replace("&amp;", "&")).content.decode()
+    assert "would be sent again" in plan and "Replay 1 event" in plan

@@ -48,5 +48,12 @@ def test_timeline_query_count_is_bounded(support, ledger_1k, django_assert_max_n
 
 
 def test_overview_query_count_is_bounded(support, ledger_1k, django_assert_max_num_queries):
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(20):
         assert support.get("/console/").status_code == 200
+
+
+def test_overview_health_counts_match_monitoring(ledger_1k):
+    from console.overview import health_counts
+    from monitoring import health
+
+    assert health_counts() == health.health_counts()

@@ -194,6 +194,8 @@ def admin_replays(browser, base: str, thread, client: TicketClient) -> None:
     expect(page.locator("#audit tbody tr").first).to_contain_text("admin")
     page.goto(f"{base}/console/threads/{thread.pk}/")
     expect(page.locator("tr.replay")).to_contain_text("admin replayed seq 3–4")  # noqa: RUF001
+    expect(page.locator("#open-events")).to_contain_text("Every event in view was acknowledged")
+    shot(page, "thread-after-replay")
     run_verification(page, base)
 
 

@@ -24,7 +24,7 @@ COPY . .
 # Static files are baked in (whitenoise serves them). The key below only lets settings load for
 # collectstatic; the real SECRET_KEY comes from the environment at run time.
 RUN SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput -v 0 \
- && mkdir -p /app/.run && chown ledgerline /app/.run
+ && mkdir -p /app/.run/prometheus && chown -R ledgerline /app/.run
 USER ledgerline
 EXPOSE 8000
 CMD ["python", "-m", "config.serve", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]

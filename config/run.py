@@ -7,7 +7,9 @@ under honcho. Ctrl-C stops all of them. PORT (default 8000) is daphne's port on 
 """
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -39,6 +41,12 @@ def prepare_environment() -> None:
     # The Procfile's `python` and `celery` are this interpreter's, whatever PATH the caller had.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ["PYTHONUNBUFFERED"] = "1"  # honcho reads pipes: unbuffered lines show up at once
+    # Counters of daphne, the worker and beat are merged by /metrics (prometheus multiprocess).
+    metrics_dir = Path(
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ROOT / ".run" / "prometheus"))
+    )
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
 
 
 def mode() -> str:
@@ -70,6 +78,15 @@ def announce_when_listening(port: int) -> None:
     ]
     bar = "=" * max(len(line) for line in lines)
     print("\n".join([bar, *lines, bar]), flush=True)
+    verify_delivery()
+
+
+def verify_delivery() -> None:
+    """Startup verification, once daphne listens: a failure is logged CRITICAL, opens an
+    alert and keeps /healthz/ready at 503 (monitoring/verification.py)."""
+    command = [sys.executable, "manage.py", "verify_delivery", "--trigger", "startup"]
+    # The worker and beat start alongside daphne: give them a moment before failing loudly.
+    subprocess.run([*command, "--retry-for", "45"], cwd=ROOT, check=False)  # noqa: S603
 
 
 def port_is_taken(port: int) -> bool:

@@ -37,6 +37,12 @@ def install_drop_hook() -> None:
 class LedgerRedisChannelLayer(RedisChannelLayer):
     """`group_send` returns how many channels dropped the message, and counts them."""
 
+    # channels_redis blocks in BZPOPMIN for `brpop_timeout` (5 s) while redis-py >= 8 gives
+    # every socket read a 5 s timeout: an idle consumer's receive then raised TimeoutError and
+    # its socket died after ~5 s of silence. Blocking for less than the read timeout keeps
+    # idle sockets alive and keeps the 5 s bound on a hung Redis for the emit fast path.
+    brpop_timeout = 2
+
     async def group_send(self, group: str, message: dict[str, Any]) -> int:  # type: ignore[override]
         sink: list[int] = []
         token = _over_capacity.set(sink)

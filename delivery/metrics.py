@@ -1,6 +1,18 @@
-"""Delivery counters. The names are the ones operators already chart (DESIGN "Monitoring")."""
+"""Delivery counters. The names are the ones operators already chart (DESIGN "Monitoring").
 
-from prometheus_client import Counter, Gauge, Histogram
+With PROMETHEUS_MULTIPROC_DIR set (make run, docker-compose) every process writes its samples
+there and /metrics merges them. Files are keyed by host and pid, so containers sharing one
+volume (whose pids repeat) never write to the same file.
+"""
+
+import os
+import socket
+
+from prometheus_client import Counter, Gauge, Histogram, values
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _HOST = socket.gethostname().replace("_", "-")[:40]
+    values.ValueClass = values.MultiProcessValue(lambda: f"{_HOST}-{os.getpid()}")
 
 events_emitted = Counter("ledger_events_emitted_total", "Events committed to the ledger.")
 events_sent = Counter(

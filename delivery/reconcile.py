@@ -25,11 +25,13 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
-from delivery import conf, metrics, redelivery, runs, signals
-from delivery.models import Connection, ConnectionState, Event, EventState, ReconcilerHeartbeat
+from delivery import conf, fanout, metrics, redelivery, runs, signals
+from delivery.models import Connection, Event, EventState, ReconcilerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -197,17 +199,41 @@ def dead_connection_bound() -> float:
     )
 
 
+DEAD_SQL = """
+    UPDATE delivery_connection SET state = 'dead', closed_at = now(),
+           close_reason = 'heartbeat stopped (reconciler)'
+     WHERE state = 'live' AND last_seen_at < %s
+ RETURNING thread_id, channel_name"""
+
+
 def mark_dead_connections() -> int:
-    now = timezone.now()
-    count = Connection.objects.filter(
-        state=ConnectionState.LIVE,
-        last_seen_at__lt=now - timedelta(seconds=dead_connection_bound()),
-    ).update(state=ConnectionState.DEAD, closed_at=now, close_reason="heartbeat stopped")
-    if count:
-        metrics.connections_marked_dead.inc(count)
-        logger.warning("marked %s connection(s) dead: their heartbeat stopped", count)
-        signals.connections_marked_dead.send(sender=Connection, count=count)
-    return count
+    """Mark live rows whose heartbeat stopped dead, and take their channels out of the group.
+
+    A crashed daphne leaves its channels in the thread's group; the layer would keep queueing
+    for them until `capacity` and then report every send to that thread as a drop.
+    """
+    cutoff = timezone.now() - timedelta(seconds=dead_connection_bound())
+    with connection.cursor() as cursor:
+        cursor.execute(DEAD_SQL, [cutoff])
+        dead = [(thread_id, channel) for thread_id, channel in cursor.fetchall()]
+    if not dead:
+        return 0
+    async_to_sync(_leave_groups)(dead)
+    metrics.connections_marked_dead.inc(len(dead))
+    logger.warning("marked %s connection(s) dead: their heartbeat stopped", len(dead))
+    signals.connections_marked_dead.send(sender=Connection, count=len(dead))
+    return len(dead)
+
+
+async def _leave_groups(dead: list[tuple[uuid.UUID, str]]) -> None:
+    layer = get_channel_layer()
+    for thread_id, channel in dead:
+        if not channel or layer is None:
+            continue
+        try:
+            await layer.group_discard(fanout.group_name(thread_id), channel)
+        except Exception:
+            logger.exception("could not remove dead channel %s from its group", channel)
 
 
 def _runs_cursor(name: str) -> datetime | None:

@@ -57,11 +57,24 @@ def _close_if_stalled(start: Event) -> bool:
     if later.exists():
         return False
     run_id = start.payload.get("run_id") if isinstance(start.payload, dict) else None
-    payload = {"reason": "timeout", "run_id": run_id}
+    if not _emit_timeout(start, run_id):
+        return False  # another reconciler closed it first
+    metrics.silent_failures.labels(kind="stalled_run").inc()
+    logger.error(
+        "thread %s: run %s had no terminal event within %ss; closed with agent_failed",
+        start.thread_id,
+        run_id,
+        conf.timing("RUN_TIMEOUT"),
+    )
+    return True
+
+
+def _emit_timeout(start: Event, run_id: str | None) -> bool:
+    """Emit the run's `agent_failed {reason: timeout}` once; True if this call created it."""
     with transaction.atomic():
         events, created = services._emit(
             start.thread_id,
-            [("agent_failed", payload)],
+            [("agent_failed", {"reason": "timeout", "run_id": run_id})],
             critical=True,
             idempotency_key=f"run-timeout:{start.event_id}",
         )
@@ -75,12 +88,4 @@ def _close_if_stalled(start: Event) -> bool:
                     event=events[0],
                 )
             )
-    if created:
-        metrics.silent_failures.labels(kind="stalled_run").inc()
-        logger.error(
-            "thread %s: run %s had no terminal event within %ss; closed with agent_failed",
-            start.thread_id,
-            run_id,
-            conf.timing("RUN_TIMEOUT"),
-        )
     return created

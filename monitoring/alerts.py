@@ -32,27 +32,7 @@ def raise_alert(
     """Open an alert, or bump the active one of the same kind and subject."""
     subject = str(thread_id) if thread_id else "-"
     context = context or {}
-    now = timezone.now()
-    created = False
-    with transaction.atomic():
-        alert = _bump(kind, subject, summary, context)
-        if alert is None:
-            try:
-                with transaction.atomic():
-                    alert = Alert.objects.create(
-                        kind=kind,
-                        subject=subject,
-                        thread_id=thread_id,
-                        severity=severity,
-                        summary=summary[:300],
-                        context=context,
-                        first_seen=now,
-                        last_seen=now,
-                    )
-                created = True
-            except IntegrityError:  # another process opened it a moment ago
-                alert = _bump(kind, subject, summary, context)
-    assert alert is not None
+    alert, created = _open_or_bump(kind, subject, thread_id, severity, summary, context)
     logger.log(
         LEVELS.get(severity, logging.ERROR),
         "ALERT %s %s [%s] %s (seen %s time(s)) %s",
@@ -66,6 +46,38 @@ def raise_alert(
     if created:
         post_webhook(alert)
     return alert
+
+
+def _open_or_bump(
+    kind: str,
+    subject: str,
+    thread_id: uuid.UUID | str | None,
+    severity: str,
+    summary: str,
+    context: dict[str, Any],
+) -> tuple[Alert, bool]:
+    with transaction.atomic():
+        alert = _bump(kind, subject, summary, context)
+        if alert is not None:
+            return alert, False
+        try:
+            with transaction.atomic():
+                now = timezone.now()
+                alert = Alert.objects.create(
+                    kind=kind,
+                    subject=subject,
+                    thread_id=thread_id,
+                    severity=severity,
+                    summary=summary[:300],
+                    context=context,
+                    first_seen=now,
+                    last_seen=now,
+                )
+            return alert, True
+        except IntegrityError:  # another process opened it a moment ago
+            bumped = _bump(kind, subject, summary, context)
+            assert bumped is not None
+            return bumped, False
 
 
 def _bump(kind: str, subject: str, summary: str, context: dict[str, Any]) -> Alert | None:

@@ -80,7 +80,8 @@ async def acanary(*, timeout: float) -> CanaryResult:  # noqa: ASYNC109
 
 
 async def _probe(thread: Thread, token: str, timeout: float) -> CanaryResult:  # noqa: ASYNC109
-    url = ws_url(settings.PUBLIC_URL, thread.id, token, after=thread.last_seq)
+    base = settings.CANARY_URL or settings.PUBLIC_URL
+    url = ws_url(base, thread.id, token, after=thread.last_seq)
     safe_url = url.split("?")[0]
     try:
         ws = await websockets.connect(url, open_timeout=timeout, close_timeout=1)

@@ -10,6 +10,7 @@ Each flag is an EXISTS over a partial or leading-column index: `event_open_threa
 `attempt_thread_time_idx`; the cost per thread is a few index probes.
 """
 
+import uuid
 from datetime import timedelta
 from enum import StrEnum
 
@@ -67,14 +68,15 @@ def threads_with_health(queryset: QuerySet[Thread] | None = None) -> QuerySet[Th
     )
 
 
-def thread_health(*, thread_id: object) -> Health:
-    return Health(threads_with_health().values_list("health", flat=True).get(pk=thread_id))
+def thread_health(*, thread_id: uuid.UUID | str) -> Health:
+    thread = threads_with_health().get(pk=thread_id)
+    return Health(thread.health)  # type: ignore[attr-defined]
 
 
 def health_counts() -> dict[str, int]:
     """Threads per health class (the console overview)."""
     counts = {health.value: 0 for health in Health}
-    rows = threads_with_health().values_list("health", flat=True)
+    rows = threads_with_health().values_list("health", flat=True)  # type: ignore[misc]
     for health in rows:
         counts[health] += 1
     return counts

@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from delivery import conf
+from delivery import metrics as delivery_metrics  # noqa: F401  (sets the multiprocess mode first)
 from delivery.models import Connection, ConnectionState, ReconcilerHeartbeat
 from delivery.reconcile import RECONCILER
 from monitoring.models import ACTIVE_ALERT_STATES, Alert, VerificationRun
@@ -27,15 +28,18 @@ canary_latency = Histogram(
 AGE_BUCKETS = (("10", 10), ("60", 60), ("600", 600), ("3600", 3600), ("+Inf", None))
 
 UNACKED_SQL = """
-    SELECT state, EXTRACT(EPOCH FROM (now() - COALESCE(last_sent_at, created_at))) AS age
-      FROM delivery_event WHERE state IN ('pending', 'sent')
+    SELECT e.state,
+           EXISTS (SELECT 1 FROM delivery_connection c
+                    WHERE c.thread_id = e.thread_id AND c.state = 'live') AS live,
+           EXTRACT(EPOCH FROM (now() - COALESCE(e.last_sent_at, e.created_at))) AS age
+      FROM delivery_event e WHERE e.state IN ('pending', 'sent')
 """
 # Counting per bucket in SQL keeps the scrape to one pass over the partial index.
 UNACKED_BUCKETS_SQL = f"""
-    SELECT state,
+    SELECT state, live,
            count(*) FILTER (WHERE age <= 10), count(*) FILTER (WHERE age <= 60),
            count(*) FILTER (WHERE age <= 600), count(*) FILTER (WHERE age <= 3600), count(*)
-      FROM ({UNACKED_SQL}) unacked GROUP BY state
+      FROM ({UNACKED_SQL}) unacked GROUP BY state, live
 """  # noqa: S608
 
 
@@ -58,18 +62,20 @@ class LedgerCollector(Collector):
         family = GaugeMetricFamily(
             "ledger_unacked_events",
             "Unacknowledged events (pending or sent) whose age since last send (or commit) "
-            "is at most `le` seconds: cumulative buckets.",
-            labels=["state", "le"],
+            "is at most `le` seconds: cumulative buckets. client=away: the thread has no live "
+            "connection (waiting for its client, not a failure); client=live: in flight.",
+            labels=["state", "client", "le"],
         )
         found = {}
         with connection.cursor() as cursor:
             cursor.execute(UNACKED_BUCKETS_SQL)
-            for state, *counts in cursor.fetchall():
-                found[state] = counts
+            for state, live, *counts in cursor.fetchall():
+                found[(state, "live" if live else "away")] = counts
         for state in ("pending", "sent"):
-            counts = found.get(state, [0] * len(AGE_BUCKETS))
-            for (label, _), count in zip(AGE_BUCKETS, counts, strict=True):
-                family.add_metric([state, label], count)
+            for client in ("live", "away"):
+                counts = found.get((state, client), [0] * len(AGE_BUCKETS))
+                for (label, _), count in zip(AGE_BUCKETS, counts, strict=True):
+                    family.add_metric([state, client, label], count)
         return family
 
     def _undelivered(self) -> Metric:

@@ -124,15 +124,24 @@ def run_check(name: str, check: Check, timeout: float) -> dict[str, object]:
     }
 
 
-def run_verification(*, trigger: str = "manual", only: list[str] | None = None) -> VerificationRun:
-    """Run every check (or `only` these), record the run, and alert loudly when one fails."""
+def run_verification(
+    *, trigger: str = "manual", only: list[str] | None = None, final: bool = True
+) -> VerificationRun:
+    """Run every check (or `only` these), record the run, and alert loudly when one fails.
+
+    `final=False` (a start-up retry that will run again) records the run and logs a warning
+    instead of alerting.
+    """
     timeout = conf.timing("CHECK_TIMEOUT")
     run = VerificationRun.objects.create(trigger=trigger)
     run.checks = [run_check(n, c, timeout) for n, c in CHECKS if only is None or n in only]
     run.ok = all(check["ok"] for check in run.checks)
     run.finished_at = timezone.now()
     run.save(update_fields=["checks", "ok", "finished_at"])
-    report(run)
+    if final or run.ok:
+        report(run)
+    else:
+        logger.warning("verification %s not passing yet: %s", run.pk, _summary(run))
     return run
 
 
@@ -168,7 +177,8 @@ def verify_until_ok(*, retry_for: float, trigger: str = "startup") -> Verificati
     """Re-run verification until it passes or `retry_for` seconds pass (the stack is starting)."""
     deadline = time.monotonic() + retry_for
     while True:
-        run = run_verification(trigger=trigger)
-        if run.ok or time.monotonic() >= deadline:
+        last_try = time.monotonic() >= deadline
+        run = run_verification(trigger=trigger, final=last_try)
+        if run.ok or last_try:
             return run
         time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))

@@ -152,6 +152,8 @@ LEDGERLINE = {
 # and answers loopback clients only when it is not. New alerts are POSTed to ALERT_WEBHOOK_URL.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+# Where the canary connects when PUBLIC_URL is not reachable from inside (compose's worker).
+CANARY_URL = env.str("CANARY_URL", default="")
 
 # Celery beat: the reconciler and the canary run on a schedule, never by hand.
 CELERY_BEAT_SCHEDULE = {

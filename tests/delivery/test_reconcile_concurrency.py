@@ -1,7 +1,11 @@
 """Two reconcilers at once: SKIP LOCKED splits the work; nothing is sent or counted twice."""
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
+from collections import Counter
 
 import pytest
 from django.db import connection
@@ -12,6 +16,7 @@ from delivery.reconcile import reconcile
 from monitoring.models import Alert
 from tests.delivery.wsclient import connect, db, receive_events
 from tests.monitoring.sampling import sample
+from tests.processes import ROOT, subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,3 +91,52 @@ def _render(rendered: list[int], frames: list[dict]) -> list[int]:
             seen.add(frame["seq"])
             rendered.append(frame["seq"])
     return rendered
+
+
+async def test_two_reconciler_processes_send_each_retry_once(thread, user, fast_timings):
+    """Two OS processes sweep the same ledger on tight loops while a client never acks."""
+    count, budget = 20, 3
+    fast_timings(PING_INTERVAL=60.0, PING_TIMEOUT=120.0)  # this client never pongs either
+    ws, _ = await connect(thread, user)
+    await db(emit_many)(thread, [("step", {"i": i}) for i in range(count)])
+    await receive_events(ws, count)
+    env = subprocess_env(LEDGERLINE_ACK_DEADLINE="0.2", LEDGERLINE_RETRY_BUDGET=str(budget))
+    reconcilers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.delivery.reconciler_process",
+            "4.0",
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outputs = await asyncio.gather(*(r.communicate() for r in reconcilers))
+    reports = [json.loads(out.decode().splitlines()[-1]) for out, _ in outputs]
+    retries = [frame async for frame in _events_until_quiet(ws)]
+    assert sum(r["retried"] for r in reports) == count * (budget - 1)
+    assert sum(r["undelivered"] for r in reports) == count
+    assert sum(r["silent_failures"] for r in reports) == count
+    per_seq = Counter(frame["seq"] for frame in retries)
+    assert per_seq == dict.fromkeys(range(1, count + 1), budget - 1)  # never an extra send
+    assert _render([], retries) == list(range(1, count + 1))
+    rows = await db(
+        lambda: sum(
+            DeliveryAttempt.objects.filter(trigger=Trigger.RETRY).values_list(
+                "event_count", flat=True
+            )
+        )
+    )()
+    assert rows == count * (budget - 1)
+    assert await db(Alert.objects.filter(kind="undelivered", thread=thread).count)() == 1
+    await ws.disconnect()
+
+
+async def _events_until_quiet(ws):
+    # receive_nothing waits without cancelling the application (a receive timeout would).
+    while not await ws.receive_nothing(timeout=0.5):
+        frame = await ws.receive_json_from()
+        if frame["type"] == "event":
+            yield frame

@@ -49,6 +49,7 @@ async def test_metrics_match_the_ledger_after_a_scripted_scenario(thread, user, 
     assert not DESIGN_NAMES - metric_names(after)
     assert value(after, "ledger_undelivered_events") == 2
     assert value(after, "ledger_unacked_events", le="+Inf") == 2  # the away thread's two
+    assert value(after, "ledger_unacked_events", le="+Inf", client="away") == 2
     assert value(after, "ledger_live_connections") == 1
     assert _delta(before, after, "websocket_events_sent_total", trigger="live") == 5
     assert _delta(before, after, "silent_failure_detected_total", kind="unacked") == 2

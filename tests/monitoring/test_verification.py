@@ -1,5 +1,7 @@
 """Startup verification against a real daphne and a real Celery worker, healthy and broken."""
 
+import threading
+
 import pytest
 from channels.layers import channel_layers
 from django.conf import settings as django_settings
@@ -24,7 +26,7 @@ CHECKS = ["database", "channel_layer", "worker", "reconciler_heartbeat", "canary
 @pytest.fixture
 def web(tmp_path, settings, fast_timings):
     """Start a web process; PUBLIC_URL points at it. The reconciler has just run."""
-    fast_timings(CHECK_TIMEOUT=3.0)
+    fast_timings(CHECK_TIMEOUT=5.0)
     started = []
 
     def start(module="config.serve", **env):
@@ -94,9 +96,11 @@ def test_stopped_worker_fails_verification(web, settings, tmp_path, client, capl
     settings.CELERY_TASK_DEFAULT_QUEUE = f"{django_settings.TEST_RUN}-solo"
     worker = start_celery_worker(tmp_path / "solo-worker.log")
     try:
+        reconcile()  # starting the worker took a while: keep beat's heartbeat fresh
         assert run_verification().ok
     finally:
         stop(worker)
+    reconcile()
     run = run_verification()
     assert run.failed_checks == ["worker"]
     _assert_failed_loudly(run, "worker", client, caplog)
@@ -115,3 +119,35 @@ def test_a_passing_run_resolves_the_verification_alert(web, celery_worker_proces
     Alert.objects.create(kind="verification_failed", summary="earlier failure")
     assert run_verification().ok
     assert Alert.objects.get().state == "resolved"
+
+
+def test_startup_retries_quietly_until_the_stack_is_up(web, celery_worker_process, caplog):
+    from delivery.models import ReconcilerHeartbeat
+    from monitoring.verification import verify_until_ok
+
+    web()
+    ReconcilerHeartbeat.objects.all().delete()  # beat has not run yet
+    threading.Timer(1.0, _reconcile_in_thread).start()
+    run = verify_until_ok(retry_for=10)
+    assert run.ok
+    assert VerificationRun.objects.filter(ok=False).exists()  # recorded, not alerted
+    assert not Alert.objects.exists()
+    assert not any(r.levelname == "CRITICAL" for r in caplog.records)
+
+
+def _reconcile_in_thread():
+    from django.db import connection
+
+    try:
+        reconcile()
+    finally:
+        connection.close()
+
+
+def test_failing_scheduled_canary_opens_an_alert(web, client):
+    web(module="tests.monitoring.mute_daphne")
+    run_canary()
+    assert VerificationRun.objects.get(trigger="canary").failed_checks == ["canary"]
+    alert = Alert.objects.get(kind="canary_failed", state="open")
+    assert alert.severity == "critical"
+    assert client.get("/healthz/ready").status_code == 503

@@ -112,3 +112,28 @@ async def test_connected_client_gets_exactly_the_replayed_events_marked_replay(t
         assert outcomes == {"sent_live"}
     finally:
         await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_bulk_replay_covers_every_matching_thread_batch_by_batch(user):
+    from tests.factories import ThreadFactory
+
+    threads = [ThreadFactory(owner=user) for _ in range(3)]
+    for thread in threads:
+        for i in range(3):
+            emit(thread, "agent_step", {"i": i})
+        _acked(thread, [1])
+        _lose(thread, [2, 3])
+    plan = replay.plan_undelivered(
+        threads=Thread.objects.filter(pk__in=[t.pk for t in threads[:2]]),
+        scope="filter",
+        detail={"q": user.username},
+    )
+    assert len(plan.events) == 4 and len(plan.thread_ids) == 2
+    job = replay.request_replay(plan=plan, actor=user, reason="incident 12")
+    job = replay.run_replay(replay_id=job.pk)
+    assert (job.state, job.sent, job.planned_threads) == ("done", 4, 2)
+    attempts = DeliveryAttempt.objects.filter(trigger="replay")
+    assert sorted(attempts.values_list("thread_id", flat=True)) == sorted(t.pk for t in threads[:2])
+    untouched = Event.objects.filter(thread=threads[2], state=EventState.UNDELIVERED).count()
+    assert untouched == 2

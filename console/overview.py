@@ -116,7 +116,8 @@ def repairs() -> dict[str, dict[str, int]]:
             day=Sum("event_count", default=0),
         )
     )
-    result = {t: {"hour": 0, "day": 0} for t in (Trigger.HEAL, Trigger.RETRY, Trigger.REPLAY)}
+    triggers = (Trigger.HEAL, Trigger.RETRY, Trigger.REPLAY)
+    result: dict[str, dict[str, int]] = {str(t): {"hour": 0, "day": 0} for t in triggers}
     for row in rows:
         result[row["trigger"]] = {"hour": row["hour"], "day": row["day"]}
     return result

@@ -21,11 +21,12 @@ def overview_page(request: HtmxHttpRequest) -> HttpResponse:
     fingerprint = data.fingerprint()
     idle = _int(request.GET.get("idle", "0"))
     idle = idle + 1 if request.GET.get("fp") == fingerprint else 0
+    paused = idle >= IDLE_POLLS_BEFORE_STOP
     context = {
         "o": data,
         "fingerprint": fingerprint,
         "idle": idle,
-        "paused": idle >= IDLE_POLLS_BEFORE_STOP,
+        "paused": paused,
         "spark_emitted": overview.sparkline_points(data.spark["emitted"]),
         "spark_undelivered": overview.sparkline_points(data.spark["undelivered"]),
         "health_order": [h.value for h in (Health.FAILING, Health.WAITING, Health.DEGRADED)]
@@ -36,7 +37,7 @@ def overview_page(request: HtmxHttpRequest) -> HttpResponse:
         "console/overview.html",
         context,
         partial="live",
-        stop_polling=context["paused"],
+        stop_polling=paused,
     )
 
 

@@ -192,6 +192,7 @@ def admin_replays(browser, base: str, thread, client: TicketClient) -> None:
     page.goto(f"{base}/console/replays/")
     expect(page.locator("#audit tbody tr").first).to_contain_text("alice says the refund")
     expect(page.locator("#audit tbody tr").first).to_contain_text("admin")
+    shot(page, "replay-audit")
     page.goto(f"{base}/console/threads/{thread.pk}/")
     expect(page.locator("tr.replay")).to_contain_text("admin replayed seq 3–4")  # noqa: RUF001
     expect(page.locator("#open-events")).to_contain_text("Every event in view was acknowledged")

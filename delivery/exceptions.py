@@ -23,3 +23,9 @@ class LedgerWriteFailed(DeliveryError, RuntimeError):
 
 class InvalidToken(DeliveryError):
     code = "invalid_token"
+
+
+class ReplayError(DeliveryError, ValueError):
+    """A replay cannot be planned or requested as asked (no reason, empty plan, bad scope)."""
+
+    code = "replay_error"

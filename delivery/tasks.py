@@ -5,7 +5,7 @@ import uuid
 from celery import shared_task
 
 from delivery import reconcile as reconciler
-from delivery import redelivery
+from delivery import redelivery, replay
 
 # Seconds between tries while a socket's channel stays full; the reconciler takes over after.
 REDELIVERY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -30,3 +30,9 @@ def redeliver_pending(thread_id: str) -> None:
 def reconcile() -> None:
     """Celery beat runs this every LEDGERLINE RECONCILE_INTERVAL seconds (settings)."""
     reconciler.reconcile()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def run_replay(replay_id: int) -> None:
+    """An operator's replay job (delivery.replay); a second delivery of the task is a no-op."""
+    replay.run_replay(replay_id=replay_id)

@@ -14,7 +14,8 @@ STORAGES = {
 # It is put in the environment, so the daphne and Celery processes a test starts share it.
 TEST_RUN = os.environ.setdefault("LEDGERLINE_TEST_RUN", f"ledgerline-test-{os.getpid()}")
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = TEST_RUN  # type: ignore[index]
-CELERY_TASK_DEFAULT_QUEUE = TEST_RUN
+# A test that starts its own worker (with its own PUBLIC_URL, say) gives it a queue of its own.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("LEDGERLINE_TEST_QUEUE", TEST_RUN)
 CELERY_TASK_ALWAYS_EAGER = False
 LEDGERLINE.update(
     {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +23,8 @@ DEMO_USERS = {
 }
 # Support staff view what the operator apps hold; acting (replay, ...) stays with admins.
 SUPPORT_VIEW_APPS = ("delivery", "monitoring", "console")
+# The console roles (groups created by console's migration 0002_roles).
+DEMO_GROUPS = {"admin": "admin", "support": "support"}
 
 
 def credentials_path() -> Path:
@@ -64,6 +66,8 @@ class Command(BaseCommand):
                 username=username,
                 defaults={"is_staff": is_staff, "is_superuser": is_superuser},
             )
+            if username in DEMO_GROUPS:
+                user.groups.add(*Group.objects.filter(name=DEMO_GROUPS[username]))
             if not (is_new or reset):
                 continue
             created[username] = secrets.token_urlsafe(12)

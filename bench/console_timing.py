@@ -1,0 +1,81 @@
+"""Console server times on a big ledger (not run in CI).
+
+    uv run python -m config.embedded exec -- python bench/console_timing.py [--seed]
+
+`--seed` migrates and runs `manage.py seed_bench` (100k threads, 1M events) first. Each page is
+requested through Django's test client in this process, so the time is the server's: queries
+plus template rendering, no network. Prints the median and p95 of REPEAT requests per page.
+"""
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from delivery.models import Event, Thread  # noqa: E402
+
+REPEAT = 20
+settings.ALLOWED_HOSTS = ["*"]
+# Pages link static files by name; the manifest only exists after collectstatic.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+
+def timed(client: Client, url: str) -> tuple[float, float]:
+    samples = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def main() -> None:
+    if "--seed" in sys.argv:
+        call_command("migrate", verbosity=0)
+        call_command("seed_bench")
+    print(f"ledger: {Thread.objects.count()} threads, {Event.objects.count()} events")
+    operator, _ = get_user_model().objects.get_or_create(
+        username="bench-operator", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(operator)
+    sample = Thread.objects.filter(title__startswith="bench thread").order_by("-created_at")[500]
+    lost = Event.objects.filter(state="undelivered").select_related("thread__owner").first()
+    pages = {
+        "search: first page, no filter": "/console/threads/",
+        "search: by email": f"/console/threads/?q={sample.owner.email}",
+        "search: by username": f"/console/threads/?q={sample.owner.username}",
+        "search: by thread URL": f"/console/threads/?q=https://x.test/ws/threads/{sample.pk}/",
+        "search: by event id": f"/console/threads/?q={lost.event_id}",
+        "search: health=failing": "/console/threads/?health=failing",
+        "search: health=waiting, 24h": "/console/threads/?health=waiting&window=24h",
+        "timeline: 10-event thread": f"/console/threads/{sample.pk}/",
+        "timeline: failing thread": f"/console/threads/{lost.thread_id}/",
+        "overview": "/console/",
+    }
+    print(f"{'page':34} {'median ms':>10} {'p95 ms':>8}")
+    for label, url in pages.items():
+        median, p95 = timed(client, url)
+        print(f"{label:34} {median:10.1f} {p95:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

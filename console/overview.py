@@ -1,0 +1,216 @@
+"""The overview's numbers, all read from the ledger and monitoring records (no counters)."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from delivery.models import (
+    DeliveryAttempt,
+    Event,
+    EventState,
+    ReconcilerHeartbeat,
+    ReplayRequest,
+    Thread,
+    Trigger,
+)
+from delivery.reconcile import RECONCILER
+from monitoring.health import DEGRADED_WINDOW, Health, threads_with_health
+from monitoring.models import ACTIVE_ALERT_STATES, Alert, VerificationRun
+from monitoring.verification import heartbeat_bound
+
+AGE_BUCKETS = [
+    ("< 10 s", 0, 10),
+    ("10 s – 1 min", 10, 60),  # noqa: RUF001
+    ("1 – 10 min", 60, 600),  # noqa: RUF001
+    ("10 min – 1 h", 600, 3600),  # noqa: RUF001
+    ("> 1 h", 3600, None),
+]
+SPARK_BUCKETS = 24
+SPARK_STEP = 300  # seconds: 24 buckets of 5 minutes = the last two hours
+
+
+@dataclass
+class Overview:
+    health: dict[str, int]
+    unacked_by_age: list[tuple[str, int]]
+    repairs: dict[str, dict[str, int]]
+    undelivered_causes: list[tuple[str, int, int]]
+    latency: dict[str, float | None]
+    spark: dict[str, list[int]]
+    heartbeat: ReconcilerHeartbeat | None
+    heartbeat_ok: bool
+    last_verification: VerificationRun | None
+    last_canary: VerificationRun | None
+    alerts: list[Alert]
+    alert_count: int
+    replays: list[ReplayRequest] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """Changes whenever a number on the page changes (the poller stops when it does not)."""
+        data = [
+            self.health,
+            self.unacked_by_age,
+            self.repairs,
+            self.undelivered_causes,
+            self.latency,
+            self.spark,
+            self.alert_count,
+            [a.pk for a in self.alerts],
+            self.last_verification and self.last_verification.pk,
+            self.last_canary and self.last_canary.pk,
+            [(r.pk, r.state, r.sent) for r in self.replays],
+        ]
+        return hashlib.sha1(json.dumps(data, default=str).encode()).hexdigest()[:12]  # noqa: S324
+
+
+def health_counts() -> dict[str, int]:
+    """Threads per health class, classified by monitoring.health, but only for the threads
+    that can be anything but healthy (open events, active alerts, recent repairs): the rest
+    are counted, not classified, so the cost follows the troubled set, not the ledger."""
+    since = timezone.now() - DEGRADED_WINDOW
+    open_events = Event.objects.exclude(state=EventState.ACKED).values("thread_id")
+    alerts = Alert.objects.filter(state__in=ACTIVE_ALERT_STATES).values("thread_id")
+    repairs = DeliveryAttempt.objects.filter(
+        created_at__gte=since, trigger__in=(Trigger.HEAL, Trigger.RETRY)
+    ).values("thread_id")
+    troubled = Thread.objects.filter(Q(pk__in=open_events) | Q(pk__in=alerts) | Q(pk__in=repairs))
+    counts = {health.value: 0 for health in Health}
+    classified = 0
+    for health in threads_with_health(troubled).values_list("health", flat=True):
+        counts[health] += 1
+        classified += 1
+    counts[Health.HEALTHY.value] += Thread.objects.count() - classified
+    return counts
+
+
+def unacked_by_age() -> list[tuple[str, int]]:
+    now = timezone.now()
+    buckets = {}
+    for index, (_, low, high) in enumerate(AGE_BUCKETS):
+        q = Q(created_at__lte=now - timedelta(seconds=low))
+        if high is not None:
+            q &= Q(created_at__gt=now - timedelta(seconds=high))
+        buckets[f"age{index}"] = Count("pk", filter=q)
+    not_acked = Event.objects.exclude(state=EventState.ACKED)
+    counts = not_acked.aggregate(**buckets)
+    return [(label, counts[f"age{i}"]) for i, (label, _, _) in enumerate(AGE_BUCKETS)]
+
+
+def repairs() -> dict[str, dict[str, int]]:
+    """Events re-sent per trigger (heal = dropped on the fast path; retry; replay), 1 h and 24 h."""
+    now = timezone.now()
+    hour, day = now - timedelta(hours=1), now - timedelta(hours=24)
+    rows = (
+        DeliveryAttempt.objects.filter(
+            created_at__gte=day, trigger__in=(Trigger.HEAL, Trigger.RETRY, Trigger.REPLAY)
+        )
+        .values("trigger")
+        .annotate(
+            hour=Sum("event_count", filter=Q(created_at__gte=hour), default=0),
+            day=Sum("event_count", default=0),
+        )
+    )
+    triggers = (Trigger.HEAL, Trigger.RETRY, Trigger.REPLAY)
+    result: dict[str, dict[str, int]] = {str(t): {"hour": 0, "day": 0} for t in triggers}
+    for row in rows:
+        result[row["trigger"]] = {"hour": row["hour"], "day": row["day"]}
+    return result
+
+
+def undelivered_causes() -> list[tuple[str, int, int]]:
+    now = timezone.now()
+    rows = (
+        Event.objects.filter(
+            state=EventState.UNDELIVERED, created_at__gte=now - timedelta(hours=24)
+        )
+        .values("undelivered_cause")
+        .annotate(
+            hour=Count("pk", filter=Q(created_at__gte=now - timedelta(hours=1))), day=Count("pk")
+        )
+        .order_by("-day")[:8]
+    )
+    return [(r["undelivered_cause"] or "unknown", r["hour"], r["day"]) for r in rows]
+
+
+LATENCY_SQL = """
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99)
+           WITHIN GROUP (ORDER BY d), count(*)
+      FROM (SELECT EXTRACT(EPOCH FROM (acked_at - created_at)) AS d FROM delivery_event
+             WHERE created_at >= now() - interval '1 hour' AND acked_at IS NOT NULL) AS acked
+"""
+
+
+def latency() -> dict[str, float | None]:
+    """Emit-to-ack seconds over the last hour, computed in SQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(LATENCY_SQL)
+        p50, p99, count = cursor.fetchone()
+    return {"p50": p50, "p99": p99, "count": count}
+
+
+SPARK_SQL = """
+    SELECT floor(EXTRACT(EPOCH FROM (now() - created_at)) / %(step)s)::int AS bucket,
+           count(*), count(*) FILTER (WHERE state = 'undelivered')
+      FROM delivery_event WHERE created_at >= now() - make_interval(secs => %(span)s)
+     GROUP BY bucket
+"""
+
+
+def sparklines() -> dict[str, list[int]]:
+    """Events emitted and events undelivered per 5 minutes, oldest bucket first."""
+    emitted, undelivered = [0] * SPARK_BUCKETS, [0] * SPARK_BUCKETS
+    with connection.cursor() as cursor:
+        cursor.execute(SPARK_SQL, {"step": SPARK_STEP, "span": SPARK_STEP * SPARK_BUCKETS})
+        for bucket, total, lost in cursor.fetchall():
+            if 0 <= bucket < SPARK_BUCKETS:
+                emitted[SPARK_BUCKETS - 1 - bucket] = total
+                undelivered[SPARK_BUCKETS - 1 - bucket] = lost
+    return {"emitted": emitted, "undelivered": undelivered}
+
+
+def overview() -> Overview:
+    heartbeat = ReconcilerHeartbeat.objects.filter(name=RECONCILER).first()
+    age = (timezone.now() - heartbeat.last_finished_at).total_seconds() if heartbeat else None
+    runs = VerificationRun.objects.filter(finished_at__isnull=False).order_by("-started_at")
+    active = Alert.objects.filter(state__in=ACTIVE_ALERT_STATES)
+    return Overview(
+        health=health_counts(),
+        unacked_by_age=unacked_by_age(),
+        repairs=repairs(),
+        undelivered_causes=undelivered_causes(),
+        latency=latency(),
+        spark=sparklines(),
+        heartbeat=heartbeat,
+        heartbeat_ok=age is not None and age <= heartbeat_bound(),
+        last_verification=runs.exclude(trigger="canary").first(),
+        last_canary=runs.filter(trigger="canary").first(),
+        alerts=list(active.select_related("thread").order_by("-last_seen")[:8]),
+        alert_count=active.count(),
+        replays=list(ReplayRequest.objects.order_by("-created_at")[:5]),
+    )
+
+
+def sparkline_points(values: list[int], *, width: int = 120, height: int = 28) -> str:
+    """An SVG polyline's points for `values`, scaled to the box (server-rendered, no JS)."""
+    top = max(values) or 1
+    step = width / max(1, len(values) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(values)
+    )
+
+
+def as_json(data: Overview) -> dict[str, Any]:
+    return {
+        "health": data.health,
+        "unacked_by_age": dict(data.unacked_by_age),
+        "repairs": data.repairs,
+        "latency": data.latency,
+        "alerts_open": data.alert_count,
+        "reconciler_ok": data.heartbeat_ok,
+    }

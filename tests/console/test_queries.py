@@ -1,0 +1,59 @@
+"""The thread list and the timeline cost a fixed number of queries, however big the ledger."""
+
+import pytest
+from django.utils import timezone
+
+from delivery.models import Connection, DeliveryAttempt, Event, Thread
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ledger_1k(db):
+    """1,000 threads; the first has 300 events, attempts and connections."""
+    owner = UserFactory(username="bulk", email="bulk@example.test")
+    threads = Thread.objects.bulk_create(Thread(owner=owner, last_seq=3) for _ in range(1000))
+    now = timezone.now()
+    Event.objects.bulk_create(
+        Event(thread=t, seq=s, type="agent_step", state=state, created_at=now)
+        for t in threads[1:]
+        for s, state in ((1, "acked"), (2, "sent"), (3, "undelivered"))
+    )
+    big = threads[0]
+    Event.objects.bulk_create(
+        Event(thread=big, seq=s, type="agent_step", state="sent", last_sent_at=now, attempts=1)
+        for s in range(1, 301)
+    )
+    Connection.objects.bulk_create(Connection(thread=big, user=owner) for _ in range(20))
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(thread=big, trigger="retry", from_seq=1, to_seq=5, event_count=5)
+        for _ in range(20)
+    )
+    return big
+
+
+def test_thread_list_query_count_is_bounded(support, ledger_1k, django_assert_max_num_queries):
+    with django_assert_max_num_queries(6):
+        response = support.get("/console/threads/", {"q": "bulk@example.test"})
+    assert response.status_code == 200
+    assert response.content.decode().count("badge health-") == 50
+
+
+def test_timeline_query_count_is_bounded(support, ledger_1k, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        response = support.get(f"/console/threads/{ledger_1k.pk}/")
+    assert response.status_code == 200
+    assert "Older events" in response.content.decode()  # 300 events, 200 per page
+
+
+def test_overview_query_count_is_bounded(support, ledger_1k, django_assert_max_num_queries):
+    with django_assert_max_num_queries(20):
+        assert support.get("/console/").status_code == 200
+
+
+def test_overview_health_counts_match_monitoring(ledger_1k):
+    from console.overview import health_counts
+    from monitoring import health
+
+    assert health_counts() == health.health_counts()

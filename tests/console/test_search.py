@@ -1,0 +1,89 @@
+"""Finding a ticket's thread from whatever the user gave support."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from console.search import ThreadFilter, thread_page
+from delivery import emit
+from delivery.models import Event, Thread
+from tests.factories import ThreadFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def found(**params) -> list:
+    return [t.pk for t in thread_page(ThreadFilter.from_params(params)).threads]
+
+
+@pytest.fixture
+def noise(db):
+    return [ThreadFactory() for _ in range(3)]
+
+
+def test_finds_threads_by_email_case_insensitively(troubled_thread, noise):
+    assert found(q="Alice@Example.TEST") == [troubled_thread.pk]
+
+
+def test_finds_threads_by_username(troubled_thread, noise):
+    assert found(q="alice") == [troubled_thread.pk]
+
+
+def test_finds_a_thread_by_id_or_by_a_url_containing_it(troubled_thread, noise):
+    assert found(q=str(troubled_thread.pk)) == [troubled_thread.pk]
+    url = f"https://app.example.test/ws/threads/{troubled_thread.pk}/?after=3"
+    assert found(q=url) == [troubled_thread.pk]
+
+
+def test_finds_a_thread_by_one_of_its_event_ids(troubled_thread, noise):
+    event = Event.objects.filter(thread=troubled_thread).last()
+    assert found(q=str(event.event_id)) == [troubled_thread.pk]
+
+
+def test_health_filter_keeps_only_failing_threads(troubled_thread, noise):
+    assert found(health="failing") == [troubled_thread.pk]
+    assert troubled_thread.pk not in found(health="healthy")
+
+
+def test_time_window_drops_threads_quiet_since_before_it(troubled_thread):
+    old = ThreadFactory(owner=troubled_thread.owner)
+    Thread.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    assert found(q="alice", window="24h") == [troubled_thread.pk]
+    assert set(found(q="alice")) == {troubled_thread.pk, old.pk}
+
+
+def test_recent_event_keeps_an_old_thread_in_the_window(db):
+    old = ThreadFactory()
+    Thread.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    emit(old, "agent_step", {})
+    assert found(window="1h") == [old.pk]
+
+
+def test_keyset_pages_cover_every_thread_once(db):
+    owner = UserFactory()
+    now = timezone.now()
+    threads = Thread.objects.bulk_create(Thread(owner=owner) for _ in range(120))
+    for i, thread in enumerate(threads):  # some share a timestamp: the id breaks the tie
+        Thread.objects.filter(pk=thread.pk).update(created_at=now - timedelta(seconds=i // 3))
+    seen, cursor = [], ""
+    while True:
+        page = thread_page(ThreadFilter(), cursor=cursor)
+        seen += [t.pk for t in page.threads]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert len(seen) == 120 and set(seen) == {t.pk for t in threads}
+
+
+def test_a_bad_filter_is_a_400_fragment(support):
+    response = support.get("/console/threads/", {"health": "purple"})
+    assert response.status_code == 400
+    assert "health must be one of" in response.content.decode()
+
+
+def test_htmx_search_renders_only_the_results_partial(support, troubled_thread):
+    response = support.get("/console/threads/", {"q": "alice"}, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="results"')
+    assert str(troubled_thread.pk)[:8] in html and "<html" not in html

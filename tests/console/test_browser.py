@@ -8,7 +8,6 @@ replay, and the audit shows it. The "run verification" button runs every check.
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -19,6 +18,7 @@ from delivery import emit
 from delivery.models import Event, EventState
 from delivery.reconcile import reconcile
 from delivery.tokens import issue_token
+from tests.chat.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.console.conftest import staff
 from tests.console.ticket_client import TicketClient
 from tests.factories import ThreadFactory, UserFactory
@@ -26,16 +26,6 @@ from tests.processes import free_port, start_celery_worker, start_daphne, stop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.process]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "pw-for-tests-only"
 CHECKS = ["database", "channel_layer", "worker", "reconciler_heartbeat", "canary"]
 
@@ -84,9 +74,7 @@ def browser(stack, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
         connections.close_all()  # the ones opened while Playwright's loop was running

@@ -14,6 +14,18 @@ from delivery.models import Event, EventState, Thread
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def listen(thread) -> str:
+    """A channel in the thread's group, as a live socket's would be."""
+    layer = get_channel_layer()
+
+    async def subscribe():
+        channel = await layer.new_channel()
+        await layer.group_add(group_name(thread.id), channel)
+        return channel
+
+    return async_to_sync(subscribe)()
+
+
 def _sample(counter, **labels) -> float:
     return (counter.labels(**labels) if labels else counter)._value.get()
 
@@ -35,13 +47,7 @@ def test_emit_many_commits_contiguous_seqs(thread):
 
 def test_emit_many_sends_one_layer_message_with_every_event(thread):
     layer = get_channel_layer()
-
-    async def subscribe():
-        channel = await layer.new_channel()
-        await layer.group_add(group_name(thread.id), channel)
-        return channel
-
-    channel = async_to_sync(subscribe)()
+    channel = listen(thread)
     emit_many(thread, [("tool_executing", {"n": i}) for i in range(3)])
     message = async_to_sync(layer.receive)(channel)
     assert message["type"] == "ledger.events"
@@ -58,12 +64,7 @@ def test_events_with_no_listener_stay_pending_for_resume(thread):
 
 
 def test_fast_path_success_marks_batch_sent(thread):
-    layer = get_channel_layer()
-
-    async def subscribe():
-        await layer.group_add(group_name(thread.id), await layer.new_channel())
-
-    async_to_sync(subscribe)()
+    listen(thread)
     events = emit_many(thread, [("a", {}), ("b", {})])
     states = set(
         Event.objects.filter(pk__in=[e.pk for e in events]).values_list("state", flat=True)
@@ -192,13 +193,7 @@ def test_redelivering_a_range_sends_it_whatever_its_state(thread):
     events = emit_many(thread, [("a", {}), ("b", {})])
     Event.objects.filter(thread=thread).update(state=EventState.ACKED)  # another tab acked
     layer = get_channel_layer()
-
-    async def subscribe():
-        channel = await layer.new_channel()
-        await layer.group_add(group_name(thread.id), channel)
-        return channel
-
-    channel = async_to_sync(subscribe)()
+    channel = listen(thread)
     assert redeliver_range(thread_id=thread.id, first=events[0].seq, last=events[1].seq)
     message = async_to_sync(layer.receive)(channel)
     assert message["trigger"] == "retry"

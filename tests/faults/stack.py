@@ -71,11 +71,12 @@ class FaultStack:
         self.redis.kill()
         self.redis.wait(10)
 
-    def start_daphne(self, name: str = "web", module: str = "config.serve", **env: str) -> int:
+    def start_daphne(
+        self, name: str = "web", app: str = "config.asgi:application", **env: str
+    ) -> int:
         port = free_port()
         process = subprocess.Popen(
-            [sys.executable, "-m", module, "-b", "127.0.0.1", "-p", str(port),
-             "config.asgi:application"],
+            [sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port), app],
             cwd=ROOT, env={**self.env, **env}, stdout=self._log(name).open("w"),
             stderr=subprocess.STDOUT,
         )  # fmt: skip

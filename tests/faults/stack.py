@@ -40,6 +40,7 @@ class FaultStack:
             LEDGERLINE_TEST_RUN=queue,
             LEDGERLINE_TEST_QUEUE=queue,
             PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+            PGAPPNAME=queue,  # names the stack's database sessions, so a test can cut them
             **{**TIMINGS, **env},
         )
         self.redis: subprocess.Popen | None = None

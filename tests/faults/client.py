@@ -112,3 +112,12 @@ class RenderingClient:
             if ackable > state["acked"] and not self.paused:
                 state["acked"] = ackable
                 await ws.send(json.dumps({"type": "ack", "seq": ackable}))
+
+
+async def send_message(client: RenderingClient, text: str) -> None:
+    """The user's turn, over its own short-lived socket (the rendering socket keeps reading)."""
+    port = client.ports[0]
+    url = f"ws://127.0.0.1:{port}/ws/threads/{client.thread_id}/?token={client.token}&after=0"
+    async with websockets.connect(url, open_timeout=5) as ws:
+        await ws.send(json.dumps({"type": "message", "text": text, "client_id": text}))
+        await asyncio.sleep(0.3)

@@ -3,6 +3,9 @@
 import asyncio
 import dataclasses
 import time
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from delivery import emit
 from delivery.models import Event, EventState
@@ -68,10 +71,33 @@ def _open_count(thread_ids: list[str]) -> int:
     )
 
 
-async def finish(clients: list[RenderingClient], figures, *, seconds: float, **row) -> Outcome:
-    """Stop the clients, run the shared check, record the figures row."""
+async def finish(
+    clients: list[RenderingClient], figures, *, seconds: float, port: int, **row
+) -> Outcome:
+    """Stop the clients, run the shared check, check /metrics of the daphne on `port` agrees
+    with the ledger, record the figures row."""
     for client in clients:
         await client.stop()
     outcome = await db(check_zero_silent_loss)(clients)
+    scraped = await asyncio.to_thread(_scrape, port)
+    assert 'ledger_unacked_events{client="live",le="+Inf",state="sent"}' in scraped
+    assert _sum(scraped, "ledger_unacked_events", le="+Inf") == 0  # the ledger's own view
+    # Every event flagged undelivered was counted as a caught silent failure, and no other.
+    assert _sum(scraped, "silent_failure_detected_total", kind="unacked") == outcome.undelivered
     figures(**dataclasses.asdict(outcome), seconds=f"{seconds:.1f}", **row)
     return outcome
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+def _sum(text: str, name: str, **labels: str) -> float:
+    """A series' total over the label values not given; 0 when it was never incremented."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )

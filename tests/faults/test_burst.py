@@ -97,7 +97,7 @@ async def test_ledgerline_loses_nothing_in_the_same_burst(stack, user, figures):
     healed = value(scraped, "websocket_gap_events_healed_total")
     redelivered = value(scraped, "websocket_redeliveries_total")
     outcome = await finish(
-        clients, figures, seconds=seconds, scenario="1b. burst, Ledgerline",
+        clients, figures, seconds=seconds, port=port, scenario="1b. burst, Ledgerline",
         injected=f"{EVENTS} events, {THREADS} threads, {AGENTS} agents emitting one by one "
         f"in {emitted:.1f}s, capacity 100",
         notes=f"channel_full drops {dropped:.0f}, gap events healed {healed:.0f}, "

@@ -25,8 +25,8 @@ async def test_killed_daphne_loses_nothing_and_renders_nothing_twice(stack, user
     seconds = await full_delivery(clients, timeout=90)
     injected = f"SIGKILL of the daphne serving all {THREADS} clients after ~{EVENTS // 4} events"
     outcome = await finish(
-        clients, figures, seconds=seconds, scenario="3. daphne SIGKILL", injected=injected,
-        notes="clients resume on a second daphne",
+        clients, figures, seconds=seconds, port=second, scenario="3. daphne SIGKILL",
+        injected=injected, notes="clients resume on a second daphne",
     )  # fmt: skip
     assert (outcome.lost, outcome.rendered_twice, outcome.undelivered) == (0, 0, 0)
     assert all(c.connects >= 2 for c in clients)  # every client really moved

@@ -40,7 +40,7 @@ async def test_half_open_client_is_marked_dead_and_resumes(stack, user, figures)
     stalled.paused = False  # the client wakes up, finds its socket closed and reconnects
     seconds = await full_delivery(clients, timeout=30)
     outcome = await finish(
-        clients, figures, seconds=seconds, scenario="4. half-open client",
+        clients, figures, seconds=seconds, port=port, scenario="4. half-open client",
         injected="1 of 3 clients stops reading (no close, no pong) during a run",
         notes=f"marked dead with {dead.close_code} after {detected:.1f}s "
         f"(bound {BOUND:.1f}s); resumed on reconnect",

@@ -119,7 +119,7 @@ async def test_hostile_frames_get_documented_answers_and_hurt_nobody(stack, user
     sent = sum(f.sent for f in fuzzers)
     closes = sorted({c for f in fuzzers for c in f.closes})
     outcome = await finish(
-        control, figures, seconds=seconds, scenario="8. hostile input",
+        control, figures, seconds=seconds, port=port, scenario="8. hostile input",
         injected=f"{sent} Hypothesis frames on {FUZZERS} sockets in {fuzzed:.0f}s (bad JSON, "
         "deep JSON, huge numbers, wrong types, binary, oversize) plus a 2,000-frame flood",
         notes=f"{sum(f.errors for f in fuzzers)} error frames, closes {closes}, flood closed "

@@ -5,6 +5,8 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -40,15 +42,24 @@ def _ready_status(port: int) -> int:
         return error.code
 
 
-def _terminate_stack_sessions(application_name: str) -> int:
-    """Cut the stack's sessions on the test database: daphne's, the worker's, the beat's."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = %s",
-            [application_name],
-        )
-        return cursor.fetchone()[0]
+def _cut_stack_sessions(application_name: str, run_done: threading.Event) -> int:
+    """Terminate the stack's sessions (daphne's, the worker's, the beat's) on the test
+    database, polling on one connection, until the run is over and some were cut (at most
+    20 s). Returns how many were cut."""
+    cut, deadline = 0, time.monotonic() + 20
+    try:
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline and not (run_done.is_set() and cut):
+                cursor.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = %s",
+                    [application_name],
+                )
+                cut += cursor.fetchone()[0]
+                time.sleep(0.005)
+    finally:
+        connection.close()
+    return cut
 
 
 def _ledger_state(thread_id: str) -> tuple[int, int]:
@@ -71,15 +82,16 @@ async def test_emit_raises_and_readiness_fails_without_a_database(stack, user, f
     assert await asyncio.to_thread(_ready_status, no_db_port) == 503
     assert await db(_ledger_state)(ids[0]) == before  # nothing half-written
 
-    agent = asyncio.create_task(emit_round_robin(ids, 60, pause=0.05))
-    cut = 0
-    while not agent.done():  # cut the stack's sessions again and again while the run emits
-        cut += await db(_terminate_stack_sessions)(stack.env["PGAPPNAME"])
-        await asyncio.sleep(0.1)
-    await agent  # daphne and the worker reconnect by themselves
+    run_done = threading.Event()
+    cutter = asyncio.create_task(
+        asyncio.to_thread(_cut_stack_sessions, stack.env["PGAPPNAME"], run_done)
+    )
+    await emit_round_robin(ids, 60, pause=0.05)  # its sessions are cut again and again
+    run_done.set()
+    cut = await cutter  # daphne and the worker reconnect by themselves
     seconds = await full_delivery(clients, timeout=30)
     outcome = await finish(
-        clients, figures, seconds=seconds, scenario="7. PostgreSQL unavailable",
+        clients, figures, seconds=seconds, port=port, scenario="7. PostgreSQL unavailable",
         injected="emit and a daphne pointed at a closed port; then pg_terminate_backend "
         f"of {cut} stack sessions on the test database during a run",
         notes="emit raised LedgerWriteFailed; /healthz/ready 503; no repair needed",

@@ -29,7 +29,7 @@ async def test_redis_restarted_empty_mid_stream_loses_nothing(stack, user, figur
     seconds = await full_delivery(clients, timeout=60)
     failed = metrics.events_failed.labels(cause="fast_path")._value.get() - failed_before
     outcome = await finish(
-        clients, figures, seconds=seconds, scenario="2. Redis restart",
+        clients, figures, seconds=seconds, port=port, scenario="2. Redis restart",
         injected=f"SIGKILL of the channel layer's redis-server after ~{EVENTS // 5} events, "
         f"restarted empty {OUTAGE:.0f}s later",
         notes=f"fast-path sends failed {failed:.0f}; no operator action",

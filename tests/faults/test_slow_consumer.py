@@ -24,7 +24,7 @@ async def test_slow_consumer_does_not_hold_back_other_threads(stack, user, figur
     fast = await full_delivery(others, timeout=30)
     seconds = await full_delivery([slow], timeout=90)
     outcome = await finish(
-        clients, figures, seconds=seconds, scenario="5. slow consumer",
+        clients, figures, seconds=seconds, port=port, scenario="5. slow consumer",
         injected=f"1 of {THREADS} clients sleeps {READ_DELAY * 1000:.0f} ms per frame "
         f"during a {EVENTS}-event burst",
         notes=f"burst emitted in {emitted:.1f}s; other threads fully delivered {fast:.1f}s "

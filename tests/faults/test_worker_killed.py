@@ -35,7 +35,7 @@ async def test_run_interrupted_by_a_killed_worker_is_closed_as_failed(stack, use
         await asyncio.sleep(0.2)
     seconds = await full_delivery([client], timeout=30)
     outcome = await finish(
-        [client], figures, seconds=seconds, scenario="6a. worker killed mid-run",
+        [client], figures, seconds=seconds, port=port, scenario="6a. worker killed mid-run",
         injected="SIGKILL of the worker running the agent between two steps (run timeout 3s)",
         notes=f"agent_failed {{reason: timeout}} {time.monotonic() - killed_at:.1f}s after kill",
     )  # fmt: skip
@@ -79,7 +79,7 @@ async def test_reconcile_interrupted_by_a_killed_worker_completes_next_run(
     stack.start_worker()
     seconds = await full_delivery(clients, timeout=60)
     outcome = await finish(
-        clients, figures, seconds=seconds, scenario="6b. worker killed mid-reconcile",
+        clients, figures, seconds=seconds, port=port, scenario="6b. worker killed mid-reconcile",
         injected="1500 pending events (fast path missed); worker SIGKILLed as the reconciler "
         "began sending them, then restarted",
         notes=f"{at_kill} rendered at the kill; the next worker's reconciler sent the rest",

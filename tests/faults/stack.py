@@ -5,6 +5,7 @@ processes and a Celery worker running beat (the reconciler), all against the pyt
 The Celery broker stays on the suite's Redis, under this run's own queue.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -101,6 +102,7 @@ class FaultStack:
              "--pool", "threads", "--concurrency", "2", "--without-gossip", "--without-mingle",
              "-n", f"{self.prefix}-{self._logs}@%h", "-l", "info"],
             cwd=ROOT, env=self.env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: `-B` runs beat as a child process
         )  # fmt: skip
         deadline = time.monotonic() + 40
         while "ready." not in log_path.read_text():
@@ -109,13 +111,21 @@ class FaultStack:
             time.sleep(0.2)
 
     def kill_worker(self) -> None:
+        """SIGKILL the worker and its beat child together, as a host or container death does
+        (killing only the parent would leave beat scheduling sweeps as an orphan)."""
         assert self.worker is not None
-        os.kill(self.worker.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.worker.pid, signal.SIGKILL)
         self.worker.wait(10)
 
     def close(self) -> None:
         for process, _ in self.daphnes.values():
             stop(process)
-        for process in (self.worker, self.redis):
-            if process is not None:
-                stop(process)
+        if self.worker is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.worker.pid, signal.SIGTERM)
+            stop(self.worker)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.worker.pid, signal.SIGKILL)  # whatever of the group is left
+        if self.redis is not None:
+            stop(self.redis)

@@ -5,6 +5,7 @@ import ipaddress
 import os
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -25,8 +26,12 @@ def live(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def ready(request: HttpRequest) -> HttpResponse:
-    """200 while the last verification passed; 503 before the first one and after a failure."""
-    run = latest_run()
+    """200 while the last verification passed; 503 before the first one, after a failure, and
+    while the ledger database cannot be read (a 500 page would say nothing about why)."""
+    try:
+        run = latest_run()
+    except DatabaseError:
+        return JsonResponse({"status": "failing", "detail": "database unavailable"}, status=503)
     if run is None:
         return JsonResponse({"status": "unverified", "detail": "no verification yet"}, status=503)
     body = {

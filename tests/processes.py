@@ -41,13 +41,16 @@ def wait_for_port(
     raise TimeoutError(f"nothing listened on {port} within {timeout}s")
 
 
-def start_daphne(port: int, log_path: Path, **env: str) -> subprocess.Popen:
+def start_daphne(
+    port: int, log_path: Path, *, module: str = "config.serve", **env: str
+) -> subprocess.Popen:
+    """daphne (through `module`, a wrapper taking daphne's arguments) on 127.0.0.1:`port`."""
     log = log_path.open("w")
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "config.serve",
+            module,
             "-b",
             "127.0.0.1",
             "-p",

@@ -20,8 +20,7 @@ from django.conf import settings
 from delivery.models import Event, EventState
 from tests.delivery.wsclient import db, token_for
 from tests.monitoring.scrape import value
-from tests.monitoring.stack import start_web
-from tests.processes import ROOT, free_port, stop, subprocess_env, wait_for_port
+from tests.processes import ROOT, free_port, start_daphne, stop, subprocess_env, wait_for_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.process]
 
@@ -105,7 +104,7 @@ def outage_stack(tmp_path):
     )
     (tmp_path / "prometheus").mkdir()
     redis = {"process": start_redis(port, tmp_path / "redis.log"), "port": port}
-    processes.append(start_web(web_port, tmp_path / "web.log", **env))
+    processes.append(start_daphne(web_port, tmp_path / "web.log", **env))
     processes.append(start_worker_with_beat(env, tmp_path))
     yield env, web_port, redis, tmp_path
     for process in [*processes, redis["process"]]:

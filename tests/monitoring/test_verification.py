@@ -15,8 +15,7 @@ from monitoring.tasks import run_canary
 from monitoring.verification import run_verification
 from tests.monitoring.sampling import sample
 from tests.monitoring.scrape import scrape, value
-from tests.monitoring.stack import start_web
-from tests.processes import free_port, start_celery_worker, stop
+from tests.processes import free_port, start_celery_worker, start_daphne, stop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.process]
 
@@ -31,7 +30,7 @@ def web(tmp_path, settings, fast_timings):
 
     def start(module="config.serve", **env):
         port = free_port()
-        started.append(start_web(port, tmp_path / f"web-{port}.log", module=module, **env))
+        started.append(start_daphne(port, tmp_path / f"web-{port}.log", module=module, **env))
         settings.PUBLIC_URL = f"http://127.0.0.1:{port}"
         reconcile()
         return port

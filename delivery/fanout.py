@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import DatabaseError
 from django.db.models import F
 from django.utils import timezone
@@ -45,9 +44,15 @@ class Outcome(enum.Enum):
     FAILED = "failed"  # the layer raised or timed out
 
 
-async def apublish(thread_id: uuid.UUID, events: Sequence[Event], *, trigger: str) -> Outcome:
+async def apublish(
+    thread_id: uuid.UUID,
+    events: Sequence[Event],
+    *,
+    trigger: str,
+    layer: BaseChannelLayer | None = None,
+) -> Outcome:
     """Send events to the thread's group in one message and say what became of it."""
-    layer = get_channel_layer()
+    layer = layer or get_channel_layer()
     try:
         result = await asyncio.wait_for(
             layer.group_send(group_name(thread_id), events_message(events, trigger=trigger)),  # type: ignore[union-attr]
@@ -78,32 +83,33 @@ async def apublish(thread_id: uuid.UUID, events: Sequence[Event], *, trigger: st
     return Outcome.DELIVERED if result.channels else Outcome.NO_LISTENERS
 
 
-def publish_live(thread_id: uuid.UUID, events: Sequence[Event]) -> None:
-    """The on-commit fast path of `emit`.
+def settle_live(settled: Sequence[tuple[uuid.UUID, Sequence[Event], Outcome]]) -> None:
+    """Record a publisher round: what every thread's fast-path message became.
 
-    Delivered: the batch is marked sent in one update. Nobody listening: the events stay
-    pending, waiting for the client's resume. Dropped or failed: a redelivery of exactly this
-    seq range is queued at once, whatever the events' state by then, because a dropped *last*
-    event of a burst has no later event to reveal its gap, and another socket's ack must not
-    hide a drop on this one.
+    Delivered: those events are marked sent, all threads in one update. Nobody listening: the
+    events stay pending, waiting for the client's resume. Dropped or failed: a redelivery of
+    exactly that seq range is queued at once, whatever the events' state by then, because a
+    dropped *last* event of a burst has no later event to reveal its gap, and another socket's
+    ack must not hide a drop on this one.
     """
-    outcome = async_to_sync(apublish)(thread_id, events, trigger=Trigger.LIVE)
-    if outcome is Outcome.DELIVERED:
-        mark_sent(thread_id, events[0].seq, events[-1].seq)
-    elif outcome in (Outcome.DROPPED, Outcome.FAILED):
-        request_redelivery(thread_id, events[0].seq, events[-1].seq)
+    delivered = [
+        e.pk for _, events, outcome in settled if outcome is Outcome.DELIVERED for e in events
+    ]
+    if delivered:
+        mark_sent(delivered)
+    for thread_id, events, outcome in settled:
+        if outcome in (Outcome.DROPPED, Outcome.FAILED):
+            request_redelivery(thread_id, events[0].seq, events[-1].seq)
 
 
-def mark_sent(thread_id: uuid.UUID, first: int, last: int) -> None:
+def mark_sent(event_pks: Sequence[int]) -> None:
     now = timezone.now()
     try:
-        Event.objects.filter(
-            thread_id=thread_id, seq__gte=first, seq__lte=last, state=EventState.PENDING
-        ).update(
+        Event.objects.filter(pk__in=event_pks, state=EventState.PENDING).update(
             state=EventState.SENT, first_sent_at=now, last_sent_at=now, attempts=F("attempts") + 1
         )
     except DatabaseError:
-        logger.exception("could not mark thread %s seq %s..%s sent", thread_id, first, last)
+        logger.exception("could not mark %s fast-path event(s) sent", len(event_pks))
 
 
 def request_redelivery(thread_id: uuid.UUID, first: int, last: int) -> None:

@@ -4,14 +4,14 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-from asgiref.sync import async_to_sync
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from delivery import connections, fanout
+from delivery import connections
 from delivery.fanout import Outcome
 from delivery.models import UNACKED_STATES, Event, EventState, Trigger
+from delivery.publisher import publisher
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def resend(
     """
     if not events:
         return True
-    outcome = async_to_sync(fanout.apublish)(thread_id, events, trigger=trigger)
+    outcome = publisher.send(thread_id, events, trigger=trigger)
     if outcome in (Outcome.DROPPED, Outcome.FAILED):
         return False
     if outcome is Outcome.DELIVERED:

@@ -12,10 +12,12 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 from django.dispatch import Signal
+from django.utils import timezone
 
-from delivery import conf, fanout, metrics
+from delivery import conf, metrics
 from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
 from delivery.models import Event, EventState, Thread
+from delivery.publisher import publisher
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +76,15 @@ def _emit(
 ) -> tuple[list[Event], bool]:
     specs = _validated(items)
     try:
-        with transaction.atomic():
-            events, created = _commit(thread_id, specs, critical, idempotency_key)
-            if created:
-                transaction.on_commit(partial(fanout.publish_live, thread_id, events))
+        if idempotency_key is None and connection.get_autocommit():
+            # The hot path: one statement is one transaction and one round trip.
+            events, created = _insert(thread_id, specs, critical), True
+            publisher.enqueue(thread_id, events)
+        else:
+            with transaction.atomic():
+                events, created = _commit(thread_id, specs, critical, idempotency_key)
+                if created:
+                    transaction.on_commit(partial(publisher.enqueue, thread_id, events))
     except DatabaseError as exc:
         logger.error("ledger write failed for thread %s: %s", thread_id, exc)
         raise LedgerWriteFailed(f"ledger write failed: {exc}") from exc
@@ -92,8 +99,8 @@ def _commit(
     critical: bool,
     idempotency_key: str | None,
 ) -> tuple[list[Event], bool]:
-    ids = _event_ids(thread_id, idempotency_key, len(specs))
     if idempotency_key is not None:
+        ids = _event_ids(thread_id, idempotency_key, len(specs))
         # The row lock serialises repeats of one key, so the lookup below cannot race.
         if not Thread.objects.select_for_update().filter(pk=thread_id).exists():
             raise ThreadNotFound(f"thread {thread_id} does not exist")
@@ -102,35 +109,58 @@ def _commit(
             if [e.type for e in existing] != [type for type, _ in specs]:
                 raise InvalidEvent(f"idempotency_key {idempotency_key!r} was used for other events")
             return existing, False
-    last = _allocate_seqs(thread_id, len(specs))
-    first = last - len(specs) + 1
-    events = [
-        Event(
-            thread_id=thread_id,
-            seq=first + i,
-            event_id=ids[i],
-            type=type,
-            payload=payload,
-            critical=critical,
-            state=EventState.PENDING,
-        )
-        for i, (type, payload) in enumerate(specs)
-    ]
-    Event.objects.bulk_create(events)
-    return events, True
+    return _insert(thread_id, specs, critical, idempotency_key), True
 
 
-def _allocate_seqs(thread_id: uuid.UUID, count: int) -> int:
-    """Reserve `count` seqs. The row lock makes commit order equal seq order in a thread."""
+# Seq allocation and the rows in one statement. The UPDATE takes the thread's row lock until
+# commit, so commit order equals seq order within a thread.
+INSERT_SQL = """
+WITH allocated AS (
+    UPDATE delivery_thread SET last_seq = last_seq + %(count)s WHERE id = %(thread)s
+    RETURNING last_seq - %(count)s AS base
+)
+INSERT INTO delivery_event (thread_id, seq, event_id, type, payload, critical, created_at,
+                            attempts, state, undelivered_cause)
+SELECT %(thread)s, allocated.base + item.ord, item.event_id, item.type, item.payload::jsonb,
+       %(critical)s, %(now)s, 0, 'pending', ''
+  FROM allocated,
+       unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::text[])
+           WITH ORDINALITY AS item(event_id, type, payload, ord)
+RETURNING id, seq
+"""
+
+
+def _insert(
+    thread_id: uuid.UUID,
+    specs: list[tuple[str, dict[str, Any]]],
+    critical: bool,
+    idempotency_key: str | None = None,
+) -> list[Event]:
+    ids = _event_ids(thread_id, idempotency_key, len(specs))
+    now = timezone.now()
+    params: dict[str, Any] = {
+        "thread": thread_id,
+        "count": len(specs),
+        "critical": critical,
+        "now": now,
+        "ids": ids,
+        "types": [type for type, _ in specs],
+        "payloads": [json.dumps(payload) for _, payload in specs],
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE delivery_thread SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
-            [count, thread_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
+        cursor.execute(INSERT_SQL, params)
+        rows = sorted(cursor.fetchall(), key=lambda row: row[1])
+    if not rows:
         raise ThreadNotFound(f"thread {thread_id} does not exist")
-    return int(row[0])
+    events = []
+    for (pk, seq), event_id, (type, payload) in zip(rows, ids, specs, strict=True):
+        event = Event(
+            id=pk, thread_id=thread_id, seq=seq, event_id=event_id, type=type, payload=payload,
+            critical=critical, created_at=now, state=EventState.PENDING,
+        )  # fmt: skip
+        event._state.adding = False
+        events.append(event)
+    return events
 
 
 def _event_ids(thread_id: uuid.UUID, key: str | None, count: int) -> list[uuid.UUID]:

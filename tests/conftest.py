@@ -1,6 +1,7 @@
 import pytest
 from channels.layers import get_channel_layer
 
+from delivery.publisher import publisher
 from tests.factories import ThreadFactory, UserFactory
 from tests.processes import start_celery_worker, stop
 
@@ -24,8 +25,16 @@ def thread(user):
 async def _flush_channel_layer():
     """Each test starts with an empty channel layer (its keys carry a per-run prefix)."""
     yield
+    assert publisher.wait_idle(10), "fast-path rounds still running after the test"
     layer = get_channel_layer()
     await layer.flush()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_publisher_connection(django_db_setup, django_db_blocker):
+    """The publisher thread's connection must be gone before the test database is dropped."""
+    yield
+    publisher.close_ledger_connection()
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 django.setup()
 
 from delivery import emit, metrics  # noqa: E402
+from delivery.publisher import publisher  # noqa: E402
 
 thread_id, count = sys.argv[1], int(sys.argv[2])
 seqs = [emit(thread_id, "step", {"i": i}).seq for i in range(count)]
+publisher.wait_idle()  # the fast path runs after emit returns
 failed = metrics.events_failed.labels(cause="fast_path")._value.get()
 print(json.dumps({"seqs": seqs, "failed": failed}), flush=True)

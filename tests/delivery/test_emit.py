@@ -10,6 +10,7 @@ from delivery import emit, emit_many, metrics
 from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
 from delivery.fanout import group_name
 from delivery.models import Event, EventState, Thread
+from delivery.publisher import publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,6 +58,7 @@ def test_emit_many_sends_one_layer_message_with_every_event(thread):
 
 def test_events_with_no_listener_stay_pending_for_resume(thread):
     events = emit_many(thread, [("a", {}), ("b", {})])
+    assert publisher.wait_idle()
     states = set(
         Event.objects.filter(pk__in=[e.pk for e in events]).values_list("state", flat=True)
     )
@@ -66,6 +68,7 @@ def test_events_with_no_listener_stay_pending_for_resume(thread):
 def test_fast_path_success_marks_batch_sent(thread):
     listen(thread)
     events = emit_many(thread, [("a", {}), ("b", {})])
+    assert publisher.wait_idle()
     states = set(
         Event.objects.filter(pk__in=[e.pk for e in events]).values_list("state", flat=True)
     )
@@ -131,6 +134,7 @@ def test_failed_fast_path_leaves_event_pending_and_never_raises(thread, unreacha
     before = _sample(metrics.events_failed, cause="fast_path")
     with caplog.at_level(logging.ERROR, logger="delivery.fanout"):
         event = emit(thread, "agent_completed", {"answer": 84})
+        assert publisher.wait_idle()
     assert Event.objects.get(pk=event.pk).state == EventState.PENDING
     assert _sample(metrics.events_failed, cause="fast_path") == before + 1
     assert any(

@@ -1,5 +1,6 @@
 """Channel-layer drops, made on purpose with a small `capacity` and a stalled consumer."""
 
+import asyncio
 import threading
 
 import pytest
@@ -8,6 +9,7 @@ from django.db import connection, transaction
 
 from delivery import emit, metrics
 from delivery.models import Connection, Event, EventState
+from delivery.publisher import publisher
 from tests.delivery.wsclient import connect, db, eventually, receive_events, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,6 +62,8 @@ async def _stall_and_burst(ws, thread, count):
         await send(ws, {"type": "pong", "t": 0})  # the consumer now blocks on the row lock
         for i in range(count):
             await db(emit)(thread, "step", {"i": i})
+            # One layer message per emit: no round may coalesce two of them.
+            assert await asyncio.to_thread(publisher.wait_idle)
     return metrics.events_dropped.labels(cause="channel_full")._value.get() - before
 
 

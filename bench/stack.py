@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_DB = "ledgerline_bench"
+BENCH_DB = os.environ.get("LEDGERLINE_BENCH_DB", "ledgerline_bench")
 SETTINGS = "config.settings.bench"
 
 

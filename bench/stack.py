@@ -126,6 +126,7 @@ class BenchStack:
              "--save", "", "--appendonly", "no", "--logfile", str(self.workdir / "redis.log")],
         )  # fmt: skip
         self.processes.append(process)
+        self.redis_pid = process.pid
         wait_for_port(self.redis_port, process)
 
     def daphne(self, app: str, **env: str) -> "Server":

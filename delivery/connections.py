@@ -3,13 +3,14 @@
 import os
 import socket
 import uuid
+from datetime import datetime
+from typing import Any
 
 from django.db import connection as db
-from django.db import transaction
 from django.utils import timezone
 
 from delivery import metrics
-from delivery.models import Connection, ConnectionState, DeliveryAttempt, EventState
+from delivery.models import Connection, ConnectionState, DeliveryAttempt
 
 SERVER_NAME = socket.gethostname()[:60]
 
@@ -50,26 +51,44 @@ def close_connection(
     )
 
 
-def record_ack(
-    *, thread_id: uuid.UUID, upto: int, above: int = 0, connection_id: uuid.UUID | None = None
-) -> int:
-    """Mark every event with `above < seq <= upto` acked, in one statement.
+ACK_SQL = """
+WITH acked AS (
+    UPDATE delivery_event SET state = 'acked', acked_at = %(at)s
+     WHERE thread_id = %(thread)s AND seq > %(above)s AND seq <= %(upto)s AND state <> 'acked'
+    RETURNING critical, EXTRACT(EPOCH FROM (%(at)s - created_at))
+), seen AS (
+    UPDATE delivery_connection SET acked_seq = %(upto)s, last_seen_at = %(at)s
+     WHERE id = %(connection)s AND acked_seq < %(upto)s
+)
+SELECT * FROM acked
+"""
 
-    Acks are cumulative, so `above` (the last ack already recorded) bounds the scan.
+
+def record_ack(
+    *,
+    thread_id: uuid.UUID,
+    upto: int,
+    above: int = 0,
+    connection_id: uuid.UUID | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Mark every event with `above < seq <= upto` acked, and the connection's ack position,
+    in one statement (one round trip, atomic on its own).
+
+    Acks are cumulative, so `above` (the last ack already recorded) bounds the scan. `at` is
+    when the client's ack arrived (default: now); batching the write does not delay `acked_at`.
     Returns how many events changed state.
     """
-    with transaction.atomic(), db.cursor() as cursor:
-        cursor.execute(
-            "UPDATE delivery_event SET state = %s, acked_at = now() "
-            "WHERE thread_id = %s AND seq > %s AND seq <= %s AND state <> %s "
-            "RETURNING critical, EXTRACT(EPOCH FROM (now() - created_at))",
-            [EventState.ACKED, thread_id, above, upto, EventState.ACKED],
-        )
+    params: dict[str, Any] = {
+        "thread": thread_id,
+        "above": above,
+        "upto": upto,
+        "connection": connection_id,
+        "at": at or timezone.now(),
+    }
+    with db.cursor() as cursor:
+        cursor.execute(ACK_SQL, params)
         rows = cursor.fetchall()
-        if connection_id is not None:
-            Connection.objects.filter(pk=connection_id, acked_seq__lt=upto).update(
-                acked_seq=upto, last_seen_at=timezone.now()
-            )
     for critical, seconds in rows:
         if critical:
             metrics.delivery_time.observe(float(seconds))

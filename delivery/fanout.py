@@ -83,23 +83,22 @@ async def apublish(
     return Outcome.DELIVERED if result.channels else Outcome.NO_LISTENERS
 
 
-def settle_live(settled: Sequence[tuple[uuid.UUID, Sequence[Event], Outcome]]) -> None:
-    """Record a publisher round: what every thread's fast-path message became.
+def settle_live(settled: Sequence[tuple[uuid.UUID, Sequence[Event], Outcome]]) -> list[int]:
+    """Act on a publisher round: what each thread's fast-path message became.
 
-    Delivered: those events are marked sent, all threads in one update. Nobody listening: the
+    Returns the events to mark sent (the publisher batches those marks). Nobody listening: the
     events stay pending, waiting for the client's resume. Dropped or failed: a redelivery of
     exactly that seq range is queued at once, whatever the events' state by then, because a
     dropped *last* event of a burst has no later event to reveal its gap, and another socket's
     ack must not hide a drop on this one.
     """
-    delivered = [
-        e.pk for _, events, outcome in settled if outcome is Outcome.DELIVERED for e in events
-    ]
-    if delivered:
-        mark_sent(delivered)
+    delivered: list[int] = []
     for thread_id, events, outcome in settled:
-        if outcome in (Outcome.DROPPED, Outcome.FAILED):
+        if outcome is Outcome.DELIVERED:
+            delivered.extend(e.pk for e in events)
+        elif outcome in (Outcome.DROPPED, Outcome.FAILED):
             request_redelivery(thread_id, events[0].seq, events[-1].seq)
+    return delivered
 
 
 def mark_sent(event_pks: Sequence[int]) -> None:

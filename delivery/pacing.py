@@ -4,8 +4,10 @@ import asyncio
 import logging
 import time
 import uuid
+from datetime import datetime
 
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from delivery import conf, connections
 
@@ -22,10 +24,12 @@ class AckBatcher:
         self.connection_id = connection_id
         self.recorded = floor  # everything up to here is already acked in the ledger
         self.highest = floor
+        self.highest_at: datetime | None = None  # when the highest ack arrived
         self.flusher: asyncio.Task[None] | None = None
 
     def add(self, seq: int) -> None:
-        self.highest = max(self.highest, seq)
+        if seq > self.highest:
+            self.highest, self.highest_at = seq, timezone.now()
         self._schedule()
 
     def _schedule(self) -> None:
@@ -50,6 +54,7 @@ class AckBatcher:
                 upto=upto,
                 above=self.recorded,
                 connection_id=self.connection_id,
+                at=self.highest_at,
             )
         except Exception:
             # The ack stays pending here and is retried with the next flush; the ledger still

@@ -2,9 +2,10 @@
 
 `emit` commits and returns; on commit it hands the batch to `enqueue`. The publisher sends
 what is queued in rounds: the batches of one thread in a round become one channel-layer message
-(seq order), different threads' messages go out concurrently, and everything delivered in the
-round is marked `sent` in one UPDATE. Under load a round carries many emits, so the layer and the
-ledger see far fewer round trips than events; when idle a round is a single emit.
+(seq order), and different threads' messages go out concurrently. What was delivered is marked
+`sent` in one UPDATE as soon as the queue runs dry, or every MARK_INTERVAL while it does not.
+Under load a round carries many emits, so the layer and the ledger see far fewer round trips
+than events; when idle a round is a single emit.
 
 Sync code that must send something itself (redelivery, replay) runs its coroutine here with
 `call`, instead of `async_to_sync`, which builds a new event loop, and so a new Redis
@@ -20,6 +21,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
@@ -46,6 +48,7 @@ class Call(NamedTuple):
 
 
 MAX_ROUND = 10_000  # queued items one round takes at most
+MARK_INTERVAL = 0.1  # seconds a busy publisher may hold `sent` marks to write them together
 DRAIN_ON_EXIT = 5.0  # seconds an exiting process waits for its queued batches
 
 
@@ -57,6 +60,8 @@ class Publisher:
         self._pid: int | None = None
         self._queue: queue.SimpleQueue[Batch | Call] = queue.SimpleQueue()
         self._layer: BaseChannelLayer | None = None
+        self._marks: list[int] = []  # delivered events not yet marked sent
+        self._awaiting_marks = 0  # batches whose marks are in `_marks`
 
     def enqueue(self, thread_id: uuid.UUID, events: Sequence[Event]) -> None:
         """Queue a committed batch for the fast path. Never blocks on Redis or the ledger."""
@@ -112,6 +117,7 @@ class Publisher:
                 return
             self._unfinished = 0
             self._queue = queue.SimpleQueue()
+            self._marks, self._awaiting_marks = [], 0
             self._layer = None  # a forked child must not share its parent's connections
             threading.Thread(target=self._run, name="ledgerline-publisher", daemon=True).start()
             self._pid = os.getpid()
@@ -119,7 +125,7 @@ class Publisher:
     def _run(self) -> None:
         # The loop runs only while a round is on the wire, so between rounds this thread may
         # use the ORM (Django refuses sync queries in a thread whose loop is running).
-        loop = asyncio.new_event_loop()
+        loop, marked = asyncio.new_event_loop(), time.monotonic()
         while True:
             items = [self._queue.get()]
             while len(items) < MAX_ROUND:
@@ -133,6 +139,11 @@ class Publisher:
             for item in items:
                 if isinstance(item, Call):
                     self._run_call(loop, item)
+            # Marks are written as soon as the queue runs dry; a busy publisher writes them
+            # at most MARK_INTERVAL apart, one UPDATE for every round in between.
+            if self._queue.empty() or time.monotonic() - marked >= MARK_INTERVAL:
+                self._write_marks()
+                marked = time.monotonic()
 
     def _run_call(self, loop: asyncio.AbstractEventLoop, call: Call) -> None:
         work, future = call
@@ -148,12 +159,22 @@ class Publisher:
         try:
             settled = loop.run_until_complete(_publish_round(self.layer, batches))
             close_old_connections()
-            fanout.settle_live(settled)
+            self._marks.extend(fanout.settle_live(settled))
         except Exception:
             # The events are committed; the reconciler and the client's resume deliver them.
             logger.exception("fast-path round of %s batch(es) failed", len(batches))
+        self._awaiting_marks += len(batches)
+
+    def _write_marks(self) -> None:
+        from delivery import fanout
+
+        marks, self._marks = self._marks, []
+        if marks:
+            close_old_connections()
+            fanout.mark_sent(marks)
         with self._idle:
-            self._unfinished -= len(batches)
+            self._unfinished -= self._awaiting_marks
+            self._awaiting_marks = 0
             self._idle.notify_all()
 
 

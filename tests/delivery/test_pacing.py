@@ -9,7 +9,7 @@ async def test_an_ack_arriving_during_a_flush_is_written_by_the_next_one(monkeyp
     writes: list[tuple[int, int]] = []
     in_flight = asyncio.Event()
 
-    async def slow_record_ack(*, thread_id, upto, above, connection_id):
+    async def slow_record_ack(*, thread_id, upto, above, connection_id, at):
         in_flight.set()
         await asyncio.sleep(0.1)  # a slow database write
         writes.append((above, upto))
@@ -28,7 +28,7 @@ async def test_a_failed_flush_is_retried(monkeypatch, settings):
     settings.LEDGERLINE = {**settings.LEDGERLINE, "ACK_FLUSH_INTERVAL": 0.01}
     calls: list[int] = []
 
-    async def flaky_record_ack(*, thread_id, upto, above, connection_id):
+    async def flaky_record_ack(*, thread_id, upto, above, connection_id, at):
         calls.append(upto)
         if len(calls) == 1:
             raise RuntimeError("database unavailable")

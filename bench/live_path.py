@@ -63,8 +63,9 @@ def start_systems(stack: BenchStack, threads: int) -> dict[str, System]:
     rows = Thread.objects.bulk_create(
         [Thread(owner=user, title=f"bench {i}") for i in range(threads)]
     )
-    ledger, plain = stack.daphne("config.asgi:application"), stack.daphne(
-        "bench.plain_app:application"
+    ledger, plain = (
+        stack.daphne("config.asgi:application"),
+        stack.daphne("bench.plain_app:application"),
     )
     return {
         LEDGER: System(LEDGER, ledger, {
@@ -83,8 +84,10 @@ async def run(
 ) -> RunResult:  # fmt: skip
     clients = await open_all(list(system.urls.values()), acks=system.acks)
     try:
-        spec = {"system": system.name, "threads": list(system.urls), "events": events,
-                "batch": batch, "workers": workers, "rate": rate, "payload_bytes": PAYLOAD_BYTES}  # fmt: skip
+        spec = {
+            "system": system.name, "threads": list(system.urls), "events": events,
+            "batch": batch, "workers": workers, "rate": rate, "payload_bytes": PAYLOAD_BYTES,
+        }  # fmt: skip
         emitter = await _start_emitter(stack, spec)
         meter = CpuMeter(stack, system.server, emitter.pid)
         go = time.time()

@@ -43,7 +43,7 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "n/a"
-        return f"{value:,.{digits}f}"
+        return f"{value:,.{2 if abs(value) < 10 else digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)

@@ -59,3 +59,7 @@ connections_marked_dead = Counter(
     "ledger_connections_marked_dead_total",
     "Live connection rows the reconciler marked dead because their heartbeat stopped.",
 )
+events_pruned = Counter(
+    "ledger_pruned_events_total",
+    "Settled events deleted by retention (delivery.retention.prune_ledger).",
+)

@@ -1,11 +1,14 @@
 """Celery tasks of the delivery core. Each takes ids, calls a service and is idempotent."""
 
+import logging
 import uuid
 
 from celery import shared_task
 
 from delivery import reconcile as reconciler
-from delivery import redelivery, replay
+from delivery import redelivery, replay, retention
+
+logger = logging.getLogger(__name__)
 
 # Seconds between tries while a socket's channel stays full; the reconciler takes over after.
 REDELIVERY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -36,3 +39,13 @@ def reconcile() -> None:
 def run_replay(replay_id: int) -> None:
     """An operator's replay job (delivery.replay); a second delivery of the task is a no-op."""
     replay.run_replay(replay_id=replay_id)
+
+
+@shared_task(ignore_result=True)
+def prune_ledger() -> None:
+    """Celery beat runs this daily; LEDGERLINE RETENTION_DAYS = 0 turns retention off."""
+    cutoff = retention.configured_cutoff()
+    if cutoff is None:
+        logger.info("prune_ledger: retention is off (RETENTION_DAYS=0); nothing pruned")
+        return
+    retention.prune_ledger(older_than=cutoff)

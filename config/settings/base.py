@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -146,6 +147,7 @@ LEDGERLINE = {
     "AGENT_STEP_DELAY": env.float("LEDGERLINE_AGENT_STEP_DELAY", default=0.3),
     "BURST_MAX": env.int("LEDGERLINE_BURST_MAX", default=5000),
     "RETRY_BUDGET": env.int("LEDGERLINE_RETRY_BUDGET", default=5),
+    # Settled events older than this are pruned daily (delivery/retention.py); 0 turns it off.
     "RETENTION_DAYS": env.int("LEDGERLINE_RETENTION_DAYS", default=30),
     "TOKEN_TTL": env.int("LEDGERLINE_TOKEN_TTL", default=30 * 24 * 3600),
     "MAX_FRAME_BYTES": env.int("LEDGERLINE_MAX_FRAME_BYTES", default=64 * 1024),
@@ -167,7 +169,7 @@ ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 # Where the canary connects when PUBLIC_URL is not reachable from inside (compose's worker).
 CANARY_URL = env.str("CANARY_URL", default="")
 
-# Celery beat: the reconciler and the canary run on a schedule, never by hand.
+# Celery beat: the reconciler, the canary and retention run on a schedule, never by hand.
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {
         "task": "delivery.tasks.reconcile",
@@ -178,6 +180,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.run_canary",
         "schedule": LEDGERLINE["CANARY_INTERVAL"],
         "options": {"expires": LEDGERLINE["CANARY_INTERVAL"]},
+    },
+    # Daily, at a quiet hour (UTC). A run no worker picked up within 6 h is dropped, so a
+    # stopped worker never finds a backlog of prunes; the next day's run does the same work.
+    "prune-ledger": {
+        "task": "delivery.tasks.prune_ledger",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 6 * 3600},
     },
 }
 

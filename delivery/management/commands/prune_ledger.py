@@ -1,0 +1,63 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from delivery import conf
+from delivery.retention import PruneReport, prune_ledger
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete settled ledger events older than --days (default LEDGERLINE_RETENTION_DAYS), "
+        "keeping every thread's unresolved tail; also old delivery attempts and closed "
+        "connections. See delivery/retention.py for the rule."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--days", type=int, default=None, help="retention in days")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="count what would go; delete nothing"
+        )
+        parser.add_argument("--batch-size", type=int, default=5000, help="rows per transaction")
+
+    def handle(
+        self,
+        *args: object,
+        days: int | None,
+        dry_run: bool,
+        batch_size: int,
+        **options: object,
+    ) -> None:
+        days = self._days(days)
+        if batch_size < 1:
+            raise CommandError("--batch-size must be a positive number of rows")
+        cutoff = timezone.now() - timedelta(days=days)
+        report = prune_ledger(older_than=cutoff, batch_size=batch_size, dry_run=dry_run)
+        self.stdout.write(describe(report))
+
+    def _days(self, days: int | None) -> int:
+        if days is not None:
+            if days < 1:
+                raise CommandError("--days must be a positive number of days")
+            return days
+        configured = conf.limit("RETENTION_DAYS")
+        if configured < 1:
+            raise CommandError(
+                "retention is off (LEDGERLINE_RETENTION_DAYS=0): nothing is pruned. "
+                "Pass --days N to prune once anyway."
+            )
+        return configured
+
+
+def describe(report: PruneReport) -> str:
+    verb = "would delete" if report.dry_run else "deleted"
+    prefix = "Dry run: nothing deleted. " if report.dry_run else ""
+    return (
+        f"{prefix}Older than {report.cutoff:%Y-%m-%d %H:%M} UTC, {verb} "
+        f"{report.events} event(s) in {report.threads} thread(s), "
+        f"{report.attempts} delivery attempt(s) and {report.connections} connection(s).\n"
+        f"Kept {report.kept_unresolved} old pending/sent event(s) (still owed to a client) and "
+        f"{report.kept_pinned} old settled event(s) behind them, a young or an audited event. "
+        f"({report.duration:.2f} s)"
+    )

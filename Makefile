@@ -14,7 +14,7 @@ RUN := $(UV) run --frozen --no-sync
 EMBEDDED := $(RUN) python -m config.embedded exec --
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help uv sync deps run test lint format
+.PHONY: help uv sync deps run test bench lint format
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ run: sync ## the whole system: migrate, demo users, daphne + Celery worker + bea
 test: deps ## the whole suite: the browser client's node tests, then pytest (ARGS=...)
 	node --test tests/js/
 	$(EMBEDDED) python -m pytest $(ARGS)
+
+bench: sync ## Ledgerline against plain Channels, side by side (about 12 min; ARGS=--help)
+	$(EMBEDDED) python -m bench $(ARGS)
 
 lint: sync ## ruff check and ruff format --check
 	$(RUN) ruff check .

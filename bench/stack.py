@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = os.environ.get("LEDGERLINE_BENCH_DB", "ledgerline_bench")
@@ -55,18 +54,22 @@ def raise_fd_limit() -> None:
 
 
 def bench_database_url() -> str:
+    """DATABASE_URL with the benchmark's database name (the embedded PostgreSQL's URL keeps its
+    socket directory in the path, so only the last segment changes)."""
     url = os.environ.get("DATABASE_URL")
     if not url:
         raise SystemExit("DATABASE_URL is unset: run through `make bench` (embedded PostgreSQL)")
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+    base, _, query = url.partition("?")
+    return f"{base.rpartition('/')[0]}/{BENCH_DB}" + (f"?{query}" if query else "")
 
 
 def recreate_database(url: str) -> None:
+    import environ
     import psycopg
 
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as db:
+    config = environ.Env.db_url_config(url)
+    admin = {key.lower(): config.get(key) or None for key in ("HOST", "PORT", "USER", "PASSWORD")}
+    with psycopg.connect(dbname="postgres", autocommit=True, **admin) as db:
         db.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         db.execute(f'CREATE DATABASE "{BENCH_DB}"')
 

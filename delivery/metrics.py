@@ -63,3 +63,13 @@ events_pruned = Counter(
     "ledger_pruned_events_total",
     "Settled events deleted by retention (delivery.retention.prune_ledger).",
 )
+emit_duration = Histogram(
+    "ledger_emit_seconds",
+    "Time an emit call takes to commit (what the agent waits for).",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+fast_path_lag = Histogram(
+    "fastpath_lag_seconds",
+    "Time from an emit's commit to its fast-path group_send returning (publisher backlog).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

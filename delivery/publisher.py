@@ -31,6 +31,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, channel_lay
 from django.core.signals import setting_changed
 from django.db import close_old_connections, connections
 
+from delivery import metrics
 from delivery.models import Event
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Batch = tuple[uuid.UUID, Sequence[Event]]
+Batch = tuple[uuid.UUID, Sequence[Event], float]  # thread, events, when it was queued
 
 
 class Call(NamedTuple):
@@ -68,7 +69,7 @@ class Publisher:
         self._ensure_running()
         with self._lock:
             self._unfinished += 1
-        self._queue.put((thread_id, events))
+        self._queue.put((thread_id, events, time.monotonic()))
 
     def send(self, thread_id: uuid.UUID, events: Sequence[Event], *, trigger: str) -> "Outcome":
         """Send `events` now, from sync code, on the publisher's loop, and say what became of it."""
@@ -184,12 +185,15 @@ async def _publish_round(
     from delivery import fanout
 
     by_thread: dict[uuid.UUID, list[Event]] = {}
-    for thread_id, events in batches:
+    for thread_id, events, _ in batches:
         by_thread.setdefault(thread_id, []).extend(events)
     groups = [(t, sorted(events, key=lambda e: e.seq)) for t, events in by_thread.items()]
     outcomes = await asyncio.gather(
         *(fanout.apublish(t, events, trigger="live", layer=layer) for t, events in groups)
     )
+    sent = time.monotonic()
+    for _, _, queued in batches:
+        metrics.fast_path_lag.observe(sent - queued)
     return [(t, events, outcome) for (t, events), outcome in zip(groups, outcomes, strict=True)]
 
 

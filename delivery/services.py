@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -78,6 +79,7 @@ def _emit(
     idempotency_key: str | None,
 ) -> tuple[list[Event], bool]:
     specs = _validated(items)
+    began = time.perf_counter()
     try:
         if idempotency_key is None and connection.get_autocommit():
             # The hot path: one statement is one transaction and one round trip.
@@ -92,6 +94,7 @@ def _emit(
         logger.error("ledger write failed for thread %s: %s", thread_id, exc)
         raise LedgerWriteFailed(f"ledger write failed: {exc}") from exc
     if created:
+        metrics.emit_duration.observe(time.perf_counter() - began)
         metrics.events_emitted.inc(len(events))
     return events, created
 

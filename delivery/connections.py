@@ -3,6 +3,7 @@
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -116,3 +117,21 @@ def record_attempt(
         event_count=event_count,
         detail=detail[:200],
     )
+
+
+ATTEMPTS_SQL = """
+    INSERT INTO delivery_deliveryattempt
+           (thread_id, connection_id, trigger, from_seq, to_seq, event_count, created_at, detail)
+    SELECT thread_id, NULL, %s, from_seq, to_seq, event_count, %s, %s
+      FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::integer[])
+           AS batch(thread_id, from_seq, to_seq, event_count)"""
+
+
+def record_attempts(
+    *, trigger: str, detail: str, ranges: Sequence[tuple[uuid.UUID, int, int, int]]
+) -> None:
+    """`record_attempt` for many threads' batches (thread, from_seq, to_seq, event_count),
+    none of them on one connection, in one INSERT."""
+    columns = [list(column) for column in zip(*ranges, strict=True)]
+    with db.cursor() as cursor:
+        cursor.execute(ATTEMPTS_SQL, [trigger, timezone.now(), detail[:200], *columns])

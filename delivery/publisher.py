@@ -2,7 +2,7 @@
 
 `emit` commits and returns; on commit it hands the batch to `enqueue`. The publisher sends
 what is queued in rounds: the batches of one thread in a round become one channel-layer message
-(seq order), and different threads' messages go out concurrently. What was delivered is marked
+(seq order), and all threads' messages go out together (`fanout.apublish_many`). What was delivered is marked
 `sent` in one UPDATE as soon as the queue runs dry, or every MARK_INTERVAL while it does not.
 Under load a round carries many emits, so the layer and the ledger see far fewer round trips
 than events; when idle a round is a single emit.
@@ -188,9 +188,8 @@ async def _publish_round(
     for thread_id, events, _ in batches:
         by_thread.setdefault(thread_id, []).extend(events)
     groups = [(t, sorted(events, key=lambda e: e.seq)) for t, events in by_thread.items()]
-    outcomes = await asyncio.gather(
-        *(fanout.apublish(t, events, trigger="live", layer=layer) for t, events in groups)
-    )
+    # Every thread's message in two pipelined Redis calls per host, however many threads.
+    outcomes = await fanout.apublish_many(groups, trigger="live", layer=layer)
     sent = time.monotonic()
     for _, _, queued in batches:
         metrics.fast_path_lag.observe(sent - queued)

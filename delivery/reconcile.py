@@ -19,7 +19,8 @@ not the size of the ledger.
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -31,7 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from delivery import conf, fanout, metrics, redelivery, runs, signals
-from delivery.models import Connection, Event, EventState, ReconcilerHeartbeat
+from delivery.models import Connection, Event, ReconcilerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,11 @@ _LIVE = (
     " WHERE c.thread_id = e.thread_id AND c.state = 'live')"
 )
 PENDING_SQL = f"""
-    SELECT e.id FROM delivery_event e
+    SELECT e.* FROM delivery_event e
      WHERE e.state = 'pending' AND e.created_at < %(grace)s AND {_LIVE}
      ORDER BY e.thread_id, e.seq LIMIT %(batch)s FOR UPDATE OF e SKIP LOCKED"""  # noqa: S608
 DUE_SQL = f"""
-    SELECT e.id FROM delivery_event e
+    SELECT e.* FROM delivery_event e
      WHERE e.state = 'sent' AND e.last_sent_at < %(cutoff)s
        AND e.last_sent_at + make_interval(secs => %(deadline)s
            * power(2, LEAST(GREATEST(e.attempts, 1) - 1, %(cap)s))) < %(now)s
@@ -87,10 +88,9 @@ def reconcile(*, name: str = RECONCILER) -> ReconcileReport:
 
 
 def _claim(sql: str, params: dict[str, Any]) -> list[Event]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, "batch": BATCH})
-        ids = [row[0] for row in cursor.fetchall()]
-    return list(Event.objects.filter(pk__in=ids).order_by("thread_id", "seq")) if ids else []
+    """Lock and read one batch of candidates in one statement, by thread and seq."""
+    claimed = list(Event.objects.raw(sql, {**params, "batch": BATCH}))
+    return sorted(claimed, key=lambda event: (event.thread_id, event.seq))
 
 
 def _by_thread(events: list[Event]) -> dict[uuid.UUID, list[Event]]:
@@ -107,11 +107,10 @@ def send_pending() -> int:
         grace = timezone.now() - timedelta(seconds=PENDING_GRACE)
         with transaction.atomic():
             claimed = _claim(PENDING_SQL, {"grace": grace})
-            progressed = 0
-            for thread_id, events in _by_thread(claimed).items():
-                detail = "pending: fast path failed or dropped (reconciler)"
-                if redelivery.resend(thread_id=thread_id, events=events, detail=detail):
-                    progressed += len(events)
+            progressed = _resend(
+                list(_by_thread(claimed).items()),
+                detail="pending: fast path failed or dropped (reconciler)",
+            )
         sent += progressed
         if len(claimed) < BATCH or not progressed:
             break
@@ -123,15 +122,8 @@ def retry_unacked() -> tuple[int, int]:
     retried = undelivered = 0
     deadline, budget = conf.timing("ACK_DEADLINE"), conf.limit("RETRY_BUDGET")
     for _ in range(MAX_BATCHES):
-        now = timezone.now()
-        params = {
-            "now": now,
-            "cutoff": now - timedelta(seconds=deadline),
-            "deadline": deadline,
-            "cap": MAX_BACKOFF_EXPONENT,
-        }
         with transaction.atomic():
-            claimed = _claim(DUE_SQL, params)
+            claimed = _claim(DUE_SQL, due_params(timezone.now(), deadline))
             batch_retried, batch_undelivered = _retry_batch(claimed, budget)
         retried, undelivered = retried + batch_retried, undelivered + batch_undelivered
         if len(claimed) < BATCH or not (batch_retried or batch_undelivered):
@@ -139,30 +131,59 @@ def retry_unacked() -> tuple[int, int]:
     return retried, undelivered
 
 
+def due_params(now: datetime, deadline: float) -> dict[str, Any]:
+    """DUE_SQL's parameters at `now` (all but the batch size)."""
+    return {
+        "now": now,
+        "cutoff": now - timedelta(seconds=deadline),
+        "deadline": deadline,
+        "cap": MAX_BACKOFF_EXPONENT,
+    }
+
+
 def _retry_batch(claimed: list[Event], budget: int) -> tuple[int, int]:
-    retried = undelivered = 0
-    for thread_id, events in _by_thread(claimed).items():
-        spent = [e for e in events if e.attempts >= budget]
-        again = [e for e in events if e.attempts < budget]
-        if spent:
-            undelivered += mark_undelivered(
-                thread_id=thread_id,
-                events=spent,
-                cause=f"no ack after {budget} sends",
-            )
-        detail = "unacked past the ack deadline (reconciler)"
-        if again and redelivery.resend(thread_id=thread_id, events=again, detail=detail):
-            retried += len(again)
+    grouped = _by_thread(claimed)
+    spent = _split(grouped, lambda event: event.attempts >= budget)
+    again = _split(grouped, lambda event: event.attempts < budget)
+    undelivered = mark_undelivered(spent, cause=f"no ack after {budget} sends")
+    retried = _resend(list(again.items()), detail="unacked past the ack deadline (reconciler)")
     return retried, undelivered
 
 
-def mark_undelivered(*, thread_id: uuid.UUID, events: list[Event], cause: str) -> int:
-    """Flag events `undelivered` with a cause, count them and fire `event_undelivered`."""
-    count = Event.objects.filter(pk__in=[e.pk for e in events], state=EventState.SENT).update(
-        state=EventState.UNDELIVERED, undelivered_cause=cause[:200]
-    )
-    if not count:
+def _split(
+    grouped: dict[uuid.UUID, list[Event]], keep: Callable[[Event], bool]
+) -> dict[uuid.UUID, list[Event]]:
+    kept = {thread_id: [e for e in events if keep(e)] for thread_id, events in grouped.items()}
+    return {thread_id: events for thread_id, events in kept.items() if events}
+
+
+def _resend(batches: list[tuple[uuid.UUID, list[Event]]], *, detail: str) -> int:
+    """Resend every thread's batch at once; returns how many events the layer took."""
+    took = redelivery.resend_many(batches, detail=detail)
+    return sum(len(events) for (_, events), ok in zip(batches, took, strict=True) if ok)
+
+
+UNDELIVERED_SQL = """
+    UPDATE delivery_event SET state = 'undelivered', undelivered_cause = %s
+     WHERE id = ANY(%s) AND state = 'sent'
+ RETURNING thread_id"""
+
+
+def mark_undelivered(events: dict[uuid.UUID, list[Event]], *, cause: str) -> int:
+    """Flag events `undelivered` with a cause in one statement, count them, and fire
+    `event_undelivered` once per thread."""
+    if not events:
         return 0
+    with connection.cursor() as cursor:
+        pks = [event.pk for thread_events in events.values() for event in thread_events]
+        cursor.execute(UNDELIVERED_SQL, [cause[:200], pks])
+        counts = Counter(thread_id for (thread_id,) in cursor.fetchall())
+    for thread_id, count in counts.items():
+        _report_undelivered(thread_id, events[thread_id], count, cause)
+    return sum(counts.values())
+
+
+def _report_undelivered(thread_id: uuid.UUID, events: list[Event], count: int, cause: str) -> None:
     seqs = [e.seq for e in events]
     metrics.silent_failures.labels(kind="unacked").inc(count)
     logger.error(
@@ -182,7 +203,6 @@ def mark_undelivered(*, thread_id: uuid.UUID, events: list[Event], cause: str) -
             cause=cause,
         )
     )
-    return count
 
 
 def dead_connection_bound() -> float:

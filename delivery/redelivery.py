@@ -8,7 +8,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from delivery import connections
+from delivery import connections, fanout
 from delivery.fanout import Outcome
 from delivery.models import UNACKED_STATES, Event, EventState, Trigger
 from delivery.publisher import publisher
@@ -16,6 +16,7 @@ from delivery.publisher import publisher
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+Batch = tuple[uuid.UUID, Sequence[Event]]
 
 
 def redeliver_range(*, thread_id: uuid.UUID, first: int, last: int) -> bool:
@@ -48,28 +49,48 @@ def resend(
 
     Nobody listening counts as done: the events wait in the ledger for the client's resume.
     """
-    if not events:
-        return True
-    outcome = publisher.send(thread_id, events, trigger=trigger)
-    if outcome in (Outcome.DROPPED, Outcome.FAILED):
-        return False
-    if outcome is Outcome.DELIVERED:
-        # Each still-unacknowledged event becomes `sent` with one more attempt: the
-        # reconciler's backoff and retry budget count these.
-        now = timezone.now()
-        Event.objects.filter(pk__in=[e.pk for e in events], state__in=UNACKED_STATES).update(
-            state=EventState.SENT,
-            first_sent_at=Coalesce(F("first_sent_at"), now),
-            last_sent_at=now,
-            attempts=F("attempts") + 1,
-        )
-        connections.record_attempt(
-            thread_id=thread_id,
-            connection_id=None,
-            trigger=trigger,
-            from_seq=events[0].seq,
-            to_seq=events[-1].seq,
-            event_count=len(events),
-            detail=detail,
-        )
-    return True
+    return resend_many([(thread_id, events)], detail=detail, trigger=trigger)[0]
+
+
+def resend_many(
+    batches: Sequence[Batch], *, detail: str, trigger: str = Trigger.RETRY
+) -> list[bool]:
+    """`resend` for many threads at once: one message per thread, all sent together, then one
+    ledger update and one DeliveryAttempt insert for every thread whose message went out.
+
+    Returns, per batch, False when the layer failed or dropped it, so the caller can back off.
+    """
+    to_send = [(thread_id, events) for thread_id, events in batches if events]
+    outcomes = (
+        publisher.call(fanout.apublish_many(to_send, trigger=trigger, layer=publisher.layer))
+        if to_send
+        else []
+    )
+    delivered = [
+        batch
+        for batch, outcome in zip(to_send, outcomes, strict=True)
+        if outcome is Outcome.DELIVERED
+    ]
+    if delivered:
+        _record_delivered(delivered, detail=detail, trigger=trigger)
+    took = iter([outcome not in (Outcome.DROPPED, Outcome.FAILED) for outcome in outcomes])
+    # An empty batch has nothing to send, so it is done, as `resend` always said.
+    return [next(took) if events else True for _, events in batches]
+
+
+def _record_delivered(batches: Sequence[Batch], *, detail: str, trigger: str) -> None:
+    # Each still-unacknowledged event becomes `sent` with one more attempt: the reconciler's
+    # backoff and retry budget count these.
+    now = timezone.now()
+    pks = [event.pk for _, events in batches for event in events]
+    Event.objects.filter(pk__in=pks, state__in=UNACKED_STATES).update(
+        state=EventState.SENT,
+        first_sent_at=Coalesce(F("first_sent_at"), now),
+        last_sent_at=now,
+        attempts=F("attempts") + 1,
+    )
+    connections.record_attempts(
+        trigger=trigger,
+        detail=detail,
+        ranges=[(t, events[0].seq, events[-1].seq, len(events)) for t, events in batches],
+    )

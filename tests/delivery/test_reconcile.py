@@ -171,3 +171,33 @@ async def test_dead_connections_leave_their_thread_group(thread, user, fast_timi
     await layer.group_send(group_name(thread.id), {"type": "ledger.events", "events": []})
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(channel), timeout=0.5)
+
+
+async def test_one_sweep_resends_each_live_thread_its_own_overdue_events(user, fast_timings):
+    """Every thread's retry goes out in the same sweep, to its own group, recorded once."""
+    from channels.layers import get_channel_layer
+
+    from delivery.fanout import group_name
+    from delivery.publisher import publisher
+    from tests.factories import ThreadFactory
+
+    fast_timings(ACK_DEADLINE=0.05, RETRY_BUDGET=5)
+    layer, threads = get_channel_layer(), await db(ThreadFactory.create_batch)(3, owner=user)
+    channels = {}
+    for n, thread in enumerate(threads, 1):
+        await db(emit_many)(thread, [("step", {"i": i}) for i in range(n)])
+        assert await db(publisher.wait_idle)()  # nobody listens yet: the fast path sends nothing
+        channels[thread.id] = await layer.new_channel()
+        await layer.group_add(group_name(thread.id), channels[thread.id])
+        await db(Connection.objects.create)(thread=thread, user=user)
+    await db(Event.objects.update)(state=EventState.SENT, attempts=1, last_sent_at=timezone.now())
+    await asyncio.sleep(0.1)
+    report = await db(reconcile)()
+    assert report.retried == 1 + 2 + 3
+    for n, thread in enumerate(threads, 1):
+        message = await asyncio.wait_for(layer.receive(channels[thread.id]), timeout=2)
+        assert [frame["seq"] for frame in message["events"]] == list(range(1, n + 1))
+        assert message["trigger"] == Trigger.RETRY
+    assert set(await db(lambda: list(Event.objects.values_list("attempts", flat=True)))()) == {2}
+    rows = await db(lambda: list(DeliveryAttempt.objects.values_list("event_count", flat=True)))()
+    assert sorted(rows) == [1, 2, 3]

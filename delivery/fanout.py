@@ -90,11 +90,10 @@ async def apublish_many(
             layer.group_send_many(sends), timeout=conf.timing("LAYER_SEND_TIMEOUT")
         )
     except Exception:
-        metrics.events_failed.labels(cause=f"{trigger}_send").inc(
-            sum(len(events) for _, events in batches)
-        )
+        cause = "fast_path" if trigger == Trigger.LIVE else f"{trigger}_send"
+        metrics.events_failed.labels(cause=cause).inc(sum(len(events) for _, events in batches))
         logger.exception(
-            "%s send to %s thread(s) failed; the events stay in the ledger", trigger, len(batches)
+            "%s send failed for %s thread(s); the events stay in the ledger", trigger, len(batches)
         )
         return [Outcome.FAILED] * len(batches)
     return [

@@ -2,10 +2,10 @@
 
 `emit` commits and returns; on commit it hands the batch to `enqueue`. The publisher sends
 what is queued in rounds: the batches of one thread in a round become one channel-layer message
-(seq order), and all threads' messages go out together (`fanout.apublish_many`). What was delivered is marked
-`sent` in one UPDATE as soon as the queue runs dry, or every MARK_INTERVAL while it does not.
-Under load a round carries many emits, so the layer and the ledger see far fewer round trips
-than events; when idle a round is a single emit.
+(seq order), and all threads' messages go out together (`fanout.apublish_many`). What was
+delivered is marked `sent` in one UPDATE as soon as the queue runs dry, or every MARK_INTERVAL
+while it does not. Under load a round carries many emits, so the layer and the ledger see far
+fewer round trips than events; when idle a round is a single emit.
 
 Sync code that must send something itself (redelivery, replay) runs its coroutine here with
 `call`, instead of `async_to_sync`, which builds a new event loop, and so a new Redis

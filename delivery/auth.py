@@ -36,19 +36,39 @@ class TokenAuthMiddleware:
         self.inner = inner
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        # This frame lives as long as the socket: it keeps only the new scope.
+        return await self.inner(await self.authenticate(scope), receive, send)
+
+    @staticmethod
+    async def authenticate(scope: dict[str, Any]) -> dict[str, Any]:
         tokens = query_params(scope).get("token")
-        if tokens:
-            scope = dict(scope)
-            try:
-                scope["user"] = await _token_user(tokens[0])
-            except InvalidToken as exc:
-                scope["user"] = AnonymousUser()
-                scope["auth_error"] = str(exc)
-        return await self.inner(scope, receive, send)
+        if not tokens:
+            return scope
+        scope = dict(scope)
+        try:
+            scope["user"] = await _token_user(tokens[0])
+        except InvalidToken as exc:
+            scope["user"] = AnonymousUser()
+            scope["auth_error"] = str(exc)
+        return scope
+
+
+class TokenOrSessionAuth:
+    """`?token=` decides the user by itself, so a token connection skips the cookie, session
+    and session-user middleware: their lazy objects and scope copies would stay alive for the
+    whole life of every idle socket, unused."""
+
+    def __init__(self, inner: Any) -> None:
+        self.token = TokenAuthMiddleware(inner)
+        self.session = AuthMiddlewareStack(inner)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        app = self.token if query_params(scope).get("token") else self.session
+        return await app(scope, receive, send)
 
 
 def TokenOrSessionAuthMiddlewareStack(inner: Any) -> Any:
-    return AuthMiddlewareStack(TokenAuthMiddleware(inner))
+    return TokenOrSessionAuth(inner)
 
 
 class LedgerOriginValidator(OriginValidator):

@@ -19,6 +19,9 @@ record_ack = database_sync_to_async(connections.record_ack)
 class AckBatcher:
     """Collects cumulative acks and writes them in one update per flush interval."""
 
+    # One per open socket: slots keep idle connections small.
+    __slots__ = ("connection_id", "flusher", "highest", "recorded", "thread_id")
+
     def __init__(self, thread_id: uuid.UUID, connection_id: uuid.UUID, *, floor: int) -> None:
         self.thread_id = thread_id
         self.connection_id = connection_id
@@ -71,6 +74,8 @@ class AckBatcher:
 
 class FrameBudget:
     """A token bucket: `RATE_LIMIT_PER_SECOND` frames a second, bursts up to `RATE_LIMIT_BURST`."""
+
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
 
     def __init__(self) -> None:
         self.rate = conf.timing("RATE_LIMIT_PER_SECOND")

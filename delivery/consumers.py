@@ -6,7 +6,6 @@ one above `sent_seq + 1` reveals a gap that is healed from the ledger before it 
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -20,6 +19,7 @@ from delivery import conf, connections, metrics, selectors, services
 from delivery.auth import query_params
 from delivery.exceptions import DeliveryError, ThreadNotFound
 from delivery.fanout import group_name
+from delivery.heartbeats import heartbeats
 from delivery.models import Trigger
 from delivery.pacing import AckBatcher, FrameBudget
 from delivery.protocol import (
@@ -67,7 +67,6 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         # Accept first: a close code can only be sent on an open socket.
         await self.accept()
         self.sent_seq = 0
-        self.heartbeat: asyncio.Task[None] | None = None
         try:
             await self.open()
         except Exception:
@@ -119,7 +118,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             }
         )
         await self.resume(resume_from, last, first_retained)
-        self.heartbeat = asyncio.create_task(self.keep_alive())
+        self.joined = time.monotonic()
+        heartbeats().add(self)
 
     def _query_after(self) -> int | None:
         values = query_params(self.scope).get("after")
@@ -267,54 +267,40 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         self.last_persisted = now
         await touch_connection(connection_id=self.connection_id)
 
-    async def keep_alive(self) -> None:
-        """App-level heartbeat: a client that stops answering pings is closed and marked dead."""
-        try:
-            await self._heartbeat_loop(conf.timing("PING_INTERVAL"), conf.timing("PING_TIMEOUT"))
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            logger.exception("heartbeat failed for connection %s", self.connection_id)
-
-    async def _heartbeat_loop(self, interval: float, silence_limit: float) -> None:
+    async def beat(self, now: float) -> None:
+        """App-level heartbeat, once per PING_INTERVAL (delivery/heartbeats.py): a client that
+        stops answering pings is closed and marked dead."""
+        if now - self.last_pong > conf.timing("PING_TIMEOUT"):
+            heartbeats().discard(self)
+            logger.warning("connection %s missed pongs; closing as dead", self.connection_id)
+            # Its own task, shielded: a disconnect arriving now must not cut the bookkeeping
+            # short, and one slow close must not hold up the other sockets' heartbeats.
+            self.expiring = asyncio.create_task(self.expire())
+            return
         # Re-joining the group well inside `group_expiry` keeps live sockets in it; only the
-        # channels of dead processes expire.
-        refresh_every = self.channel_layer.group_expiry / 4
-        joined = time.monotonic()
-        while True:
-            await asyncio.sleep(min(interval, silence_limit))
-            now = time.monotonic()
-            if now - self.last_pong > silence_limit:
-                logger.warning(
-                    "connection %s missed pongs for %.0fs; closing as dead",
-                    self.connection_id,
-                    silence_limit,
-                )
-                # Shielded: a disconnect arriving now must not cut the bookkeeping short.
-                await asyncio.shield(
-                    self.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout", dead=True)
-                )
-                await self.close(code=CloseCode.HEARTBEAT_TIMEOUT)
-                return
-            if now - joined > refresh_every:
-                await self.channel_layer.group_add(group_name(self.thread_id), self.channel_name)
-                joined = now
-            await self.send_json({"type": "ping", "t": time.time()})
+        # channels of dead processes expire. A failed refresh is retried on the next beat.
+        if now - self.joined > self.channel_layer.group_expiry / 4:
+            await self.channel_layer.group_add(group_name(self.thread_id), self.channel_name)
+            self.joined = now
+        await self.send_json({"type": "ping", "t": time.time()})
+
+    async def expire(self) -> None:
+        await asyncio.shield(
+            self.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout", dead=True)
+        )
+        await self.close(code=CloseCode.HEARTBEAT_TIMEOUT)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))
 
     async def disconnect(self, code: int) -> None:
-        if self.heartbeat is not None and self.heartbeat is not asyncio.current_task():
-            self.heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.heartbeat
         await self.finish(code, "client closed" if code < 4000 else "server closed")
 
     async def finish(self, code: int | None, reason: str, *, dead: bool = False) -> None:
         if self.connection_id is None:
             return
         connection_id, self.connection_id = self.connection_id, None
+        heartbeats().discard(self)
         metrics.live_connections.dec()
         await self.acks.close()
         await self.channel_layer.group_discard(group_name(self.thread_id), self.channel_name)

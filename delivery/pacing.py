@@ -20,7 +20,7 @@ class AckBatcher:
     """Collects cumulative acks and writes them in one update per flush interval."""
 
     # One per open socket: slots keep idle connections small.
-    __slots__ = ("connection_id", "flusher", "highest", "recorded", "thread_id")
+    __slots__ = ("connection_id", "flusher", "highest", "highest_at", "recorded", "thread_id")
 
     def __init__(self, thread_id: uuid.UUID, connection_id: uuid.UUID, *, floor: int) -> None:
         self.thread_id = thread_id

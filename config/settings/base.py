@@ -79,7 +79,11 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/postgres")
 }
-DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+# Persistent connections: daphne runs every `database_sync_to_async` call on one thread, and
+# with CONN_MAX_AGE=0 each call (an ack flush, a heartbeat, a connect) opened a new PostgreSQL
+# connection. `?conn_max_age=` in DATABASE_URL overrides this; health checks replace a broken one.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=300))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -87,7 +91,15 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "delivery.layers.LedgerRedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 caps a pool at 100 connections and raises beyond that, so a burst of
+            # handshakes (each a group_add) failed; a daphne process may need one per concurrent
+            # layer call.
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "max_connections": env.int("CHANNELS_MAX_CONNECTIONS", default=2000),
+                }
+            ],
             "prefix": env.str("CHANNELS_PREFIX", default="ledgerline"),
             # channels_redis defaults (capacity 100, expiry 60 s) are kept on purpose: the ledger,
             # not the layer, is the queue, and drops are detected and healed.

@@ -26,6 +26,10 @@ LEDGERLINE.update(
     }
 )
 
+# pytest drops the test database at the end; a connection kept open by a consumer's
+# database_sync_to_async thread would block that, so tests close connections after each use.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
 # Subprocesses started by tests (daphne, emitters, workers) join the test database by name.
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = os.environ["TEST_DATABASE_NAME"]  # noqa: F405

@@ -1,0 +1,71 @@
+"""One heartbeat loop per event loop for every open socket, instead of a task per socket.
+
+A task per socket (its coroutine frames and its sleep timer) was the largest part of what an
+idle connection cost beyond plain Channels. Here sockets sit in SLOTS buckets; every
+PING_INTERVAL / SLOTS one bucket beats, so each socket beats once per PING_INTERVAL and the
+pings, pongs and heartbeat writes of thousands of sockets are spread evenly, not in bursts.
+"""
+
+import asyncio
+import logging
+import time
+import zlib
+from typing import Protocol
+
+from delivery import conf
+
+logger = logging.getLogger(__name__)
+
+SLOTS = 10
+
+
+class Beating(Protocol):
+    channel_name: str
+
+    async def beat(self, now: float) -> None: ...
+
+
+class Heartbeats:
+    def __init__(self) -> None:
+        self.slots: list[set[Beating]] = [set() for _ in range(SLOTS)]
+        self.turn = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, socket: Beating) -> None:
+        self.slots[zlib.crc32(socket.channel_name.encode()) % SLOTS].add(socket)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+
+    def discard(self, socket: Beating) -> None:
+        for slot in self.slots:
+            slot.discard(socket)
+
+    def __len__(self) -> int:
+        return sum(len(slot) for slot in self.slots)
+
+    async def _run(self) -> None:
+        while len(self):
+            interval = min(conf.timing("PING_INTERVAL"), conf.timing("PING_TIMEOUT"))
+            await asyncio.sleep(interval / SLOTS)
+            slot, self.turn = self.slots[self.turn], (self.turn + 1) % SLOTS
+            now = time.monotonic()
+            for socket in list(slot):
+                try:
+                    await socket.beat(now)
+                except Exception:
+                    # One socket's failure (a send on a closing socket, say) never stops the
+                    # heartbeat of the others.
+                    logger.exception("heartbeat failed for %s", socket.channel_name)
+
+
+_by_loop: dict[asyncio.AbstractEventLoop, Heartbeats] = {}
+
+
+def heartbeats() -> Heartbeats:
+    """The running event loop's heartbeats (daphne has one loop; tests make one per test)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _by_loop:
+        for stale in [other for other in _by_loop if other.is_closed()]:
+            del _by_loop[stale]
+        _by_loop[loop] = Heartbeats()
+    return _by_loop[loop]

@@ -80,7 +80,10 @@ def run_ledger(spec: dict[str, Any], start: float) -> list[float]:
             samples.extend(mine)
 
     run_threads(spec["workers"], work)
+    emitted = time.time()
     publisher.wait_idle(60)
+    print(f"publisher: {publisher.rounds} rounds for {publisher.batches} emits; "
+          f"queue drained {time.time() - emitted:.2f}s after the last emit", file=sys.stderr)  # fmt: skip
     return samples
 
 

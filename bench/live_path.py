@@ -117,7 +117,7 @@ class CpuMeter:
         self.parts = {
             "daphne": [psutil.Process(server.pid)],
             "emitter": [psutil.Process(emitter_pid)],
-            "postgres": [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"],
+            "postgres": _postmasters(),
             "redis": [psutil.Process(stack.redis_pid)],
             "clients": [psutil.Process()],
         }
@@ -129,14 +129,38 @@ class CpuMeter:
             total = 0.0
             for process in processes:
                 with contextlib.suppress(psutil.Error):
-                    times = process.cpu_times()
-                    total += times.user + times.system
+                    total += _cpu(process)
+                    if name == "postgres":  # backends come and go: count them all
+                        times = process.cpu_times()
+                        total += times.children_user + times.children_system
+                        total += sum(_cpu(child) for child in process.children())
             totals[name] = total
         return totals
 
     def used(self) -> dict[str, float]:
         end = self._read()
         return {name: end[name] - self.start[name] for name in end}
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
+
+
+def _postmasters() -> list[psutil.Process]:
+    """PostgreSQL's main processes: a backend's CPU is the postmaster's child time once it exits."""
+    found = []
+    for process in psutil.process_iter(["name"]):
+        with contextlib.suppress(psutil.Error):
+            parent = process.parent()
+            if process.info["name"] == "postgres" and (
+                parent is None or parent.name() != "postgres"
+            ):
+                found.append(process)
+    return found
 
 
 async def _start_emitter(stack: BenchStack, spec: dict[str, Any]) -> asyncio.subprocess.Process:

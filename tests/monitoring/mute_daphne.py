@@ -21,7 +21,12 @@ async def _send_nothing(self, frame, trigger):
     return None
 
 
-ThreadConsumer.send_event = _send_nothing
+async def _deliver_nothing(self, message):
+    return None
+
+
+ThreadConsumer.send_event = _send_nothing  # backfill (resume, heal)
+ThreadConsumer.deliver = _deliver_nothing  # live and redelivered events
 
 if __name__ == "__main__":
     serve.main()

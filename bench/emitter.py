@@ -82,8 +82,9 @@ def run_ledger(spec: dict[str, Any], start: float) -> list[float]:
     run_threads(spec["workers"], work)
     emitted = time.time()
     publisher.wait_idle(60)
-    print(f"publisher: {publisher.rounds} rounds for {publisher.batches} emits; "
-          f"queue drained {time.time() - emitted:.2f}s after the last emit", file=sys.stderr)  # fmt: skip
+    drained = time.time() - emitted
+    print(f"publisher: {publisher.rounds} rounds for {publisher.batches} emits; queue drained "
+          f"{drained:.2f}s after the last emit", file=sys.stderr)  # fmt: skip
     return samples
 
 

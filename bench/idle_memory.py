@@ -25,7 +25,6 @@ from bench.stack import BenchStack, Server, raise_fd_limit
 
 SETTLE_SECONDS = 2.0
 CPU_WINDOW_SECONDS = 10.0  # two ping intervals, one persist interval
-DB_CONN_MAX_AGE = 60
 OPEN_TIMEOUT_SECONDS = 120.0
 TARGET_RATIO = 1.2
 
@@ -67,16 +66,6 @@ def baseline_url(port: int, thread_id: str, fixtures: Fixtures) -> str:
     return f"ws://127.0.0.1:{port}/plain/{thread_id}/"
 
 
-def persistent_db(stack: BenchStack) -> dict[str, str]:
-    """Ledgerline's daphne keeps its database connection (`CONN_MAX_AGE`) between calls.
-
-    With the deployed default of 0 every ORM call opens a new connection: one daphne then opens
-    about 20 WebSockets a second (5,000 would take minutes) and cannot persist 5,000 sockets'
-    heartbeats at all, so it is measured with persistent connections here.
-    """
-    return {"DATABASE_URL": f"{stack.env['DATABASE_URL']}?conn_max_age={DB_CONN_MAX_AGE}"}
-
-
 @dataclass(frozen=True)
 class System:
     app: str
@@ -86,7 +75,7 @@ class System:
 
 SYSTEMS = {
     "baseline": System("bench.plain_app:application", baseline_url),
-    "ledgerline": System("config.asgi:application", ledgerline_url, persistent_db),
+    "ledgerline": System("config.asgi:application", ledgerline_url),
 }
 
 

@@ -34,9 +34,10 @@ def open_connection(
     )
 
 
-def touch_connection(*, connection_id: uuid.UUID) -> None:
-    """Record a heartbeat; the reconciler marks live rows with stale heartbeats dead."""
-    Connection.objects.filter(pk=connection_id, state=ConnectionState.LIVE).update(
+def touch_connections(*, connection_ids: Sequence[uuid.UUID]) -> None:
+    """Record sockets' heartbeats, one statement for many (delivery/heartbeats.py); the
+    reconciler marks live rows with stale heartbeats dead."""
+    Connection.objects.filter(pk__in=connection_ids, state=ConnectionState.LIVE).update(
         last_seen_at=timezone.now()
     )
 

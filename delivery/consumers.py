@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 thread_for_user = database_sync_to_async(selectors.thread_for_user)
 open_connection = database_sync_to_async(connections.open_connection)
 close_connection = database_sync_to_async(connections.close_connection)
-touch_connection = database_sync_to_async(connections.touch_connection)
 record_attempt = database_sync_to_async(connections.record_attempt)
 post_message = database_sync_to_async(services.post_message)
 
@@ -265,7 +264,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         if now - self.last_persisted < conf.timing("HEARTBEAT_PERSIST_INTERVAL"):
             return
         self.last_persisted = now
-        await touch_connection(connection_id=self.connection_id)
+        if self.connection_id is not None:
+            heartbeats().saw(self.connection_id)  # written with the next tick's batch
 
     async def beat(self, now: float) -> None:
         """App-level heartbeat, once per PING_INTERVAL (delivery/heartbeats.py): a client that

@@ -1,14 +1,13 @@
 """Channel-layer drops, made on purpose with a small `capacity` and a stalled consumer."""
 
 import asyncio
-import threading
+from unittest import mock
 
 import pytest
 from channels.layers import channel_layers
-from django.db import connection, transaction
 
-from delivery import emit, metrics
-from delivery.models import Connection, Event, EventState
+from delivery import consumers, emit, metrics
+from delivery.models import Event, EventState
 from delivery.publisher import publisher
 from tests.delivery.wsclient import connect, db, eventually, receive_events, send
 
@@ -21,45 +20,36 @@ def tiny_capacity(settings):
     settings.CHANNEL_LAYERS = {
         "default": {**default, "CONFIG": {**default["CONFIG"], "capacity": 2}}
     }
-    settings.LEDGERLINE = {**settings.LEDGERLINE, "HEARTBEAT_PERSIST_INTERVAL": 0.0}
     channel_layers.backends = {}
     yield
     channel_layers.backends = {}
 
 
-class ConnectionRowLock:
-    """Holds the Connection row locked, so the consumer stalls on its next heartbeat write
-    and stops reading its channel: the layer then drops what the group sends it."""
-
-    def __init__(self, thread_id):
-        self.thread_id = thread_id
-        self.locked, self.release = threading.Event(), threading.Event()
-        self.worker = threading.Thread(target=self._hold)
-
-    def _hold(self):
-        try:
-            with transaction.atomic():
-                list(Connection.objects.select_for_update().filter(thread_id=self.thread_id))
-                self.locked.set()
-                self.release.wait(10)
-        finally:
-            connection.close()
+class StalledConsumer:
+    """The consumer blocks in a frame handler (a user message that takes its time), so it
+    stops reading its channel: the layer then drops what the group sends it."""
 
     def __enter__(self):
-        self.worker.start()
-        assert self.locked.wait(5)
+        self.release = asyncio.Event()
+
+        async def slow_post_message(**kwargs):
+            await self.release.wait()
+            return None, False
+
+        self.patch = mock.patch.object(consumers, "post_message", slow_post_message)
+        self.patch.start()
         return self
 
     def __exit__(self, *exc):
         self.release.set()
-        self.worker.join()
+        self.patch.stop()
 
 
 async def _stall_and_burst(ws, thread, count):
     """Stall the consumer, emit `count` events one by one; returns the drops counted."""
     before = metrics.events_dropped.labels(cause="channel_full")._value.get()
-    with ConnectionRowLock(thread.id):
-        await send(ws, {"type": "pong", "t": 0})  # the consumer now blocks on the row lock
+    with StalledConsumer():
+        await send(ws, {"type": "message", "text": "hi", "client_id": "stall"})  # blocks
         for i in range(count):
             await db(emit)(thread, "step", {"i": i})
             # One layer message per emit: no round may coalesce two of them.

@@ -13,7 +13,7 @@ from bench.report import Table, alternate, median, percentile, publish, ratio
 from bench.stack import BenchStack
 
 # Events per run, by batch size: long enough that start-up and the ack tail are a few percent.
-EVENTS = {1: 4_000, 10: 20_000, 50: 40_000}
+EVENTS = {1: 3_000, 10: 15_000, 50: 30_000}
 WORKERS = 4
 LOAD_LEVELS = (0.25, 0.50, 0.75)
 LATENCY_SECONDS = 5.0

@@ -61,6 +61,7 @@ class Publisher:
         self._pid: int | None = None
         self._queue: queue.SimpleQueue[Batch | Call] = queue.SimpleQueue()
         self._layer: BaseChannelLayer | None = None
+        self.rounds = self.batches = 0  # for benchmarks: how much rounds coalesce
         self._marks: list[int] = []  # delivered events not yet marked sent
         self._awaiting_marks = 0  # batches whose marks are in `_marks`
 
@@ -136,6 +137,7 @@ class Publisher:
                     break
             batches = [item for item in items if not isinstance(item, Call)]
             if batches:
+                self.rounds, self.batches = self.rounds + 1, self.batches + len(batches)
                 self._round(loop, batches)
             for item in items:
                 if isinstance(item, Call):

@@ -91,9 +91,9 @@ def cpu_seconds(pid: int) -> float:
 
 def connection_updates(database_url: str) -> int:
     """Rows updated in delivery_connection so far (a fresh session sees fresh statistics)."""
-    import psycopg
+    from bench.stack import connect
 
-    with psycopg.connect(database_url) as db:
+    with connect(database_url) as db:
         row = db.execute(
             "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'delivery_connection'"
         ).fetchone()

@@ -89,7 +89,7 @@ async def run(
             "batch": batch, "workers": workers, "rate": rate, "payload_bytes": PAYLOAD_BYTES,
         }  # fmt: skip
         emitter = await _start_emitter(stack, spec)
-        meter = CpuMeter(stack, system.server, emitter.pid)
+        meter = await sync_to_async(CpuMeter)(stack, system.server, emitter.pid)
         go = time.time()
         emitter.stdin.write(b"go\n")  # type: ignore[union-attr]
         await emitter.stdin.drain()  # type: ignore[union-attr]
@@ -97,7 +97,7 @@ async def run(
         await _until(lambda: sum(c.events for c in clients) >= sent, "every event delivered")
         delivered = max(c.last_arrival for c in clients)
         finished = await _acked(system) if system.acks else delivered
-        cpu = meter.used()
+        cpu = await sync_to_async(meter.used)()
         result = json.loads(await emitter.stdout.readline())  # type: ignore[union-attr]
         await emitter.wait()
         return RunResult(
@@ -124,7 +124,11 @@ class CpuMeter:
         self.start = self._read()
 
     def _read(self) -> dict[str, float]:
-        totals = {}
+        from django.db import connection
+
+        with connection.cursor() as cursor:  # the ledger's write-ahead log, in bytes
+            cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
+            totals = {"wal_bytes": float(cursor.fetchone()[0])}
         for name, processes in self.parts.items():
             total = 0.0
             for process in processes:

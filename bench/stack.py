@@ -63,13 +63,19 @@ def bench_database_url() -> str:
     return f"{base.rpartition('/')[0]}/{BENCH_DB}" + (f"?{query}" if query else "")
 
 
-def recreate_database(url: str) -> None:
+def connect(url: str, dbname: str | None = None):  # type: ignore[no-untyped-def]
+    """A psycopg connection from a DATABASE_URL, including the embedded PostgreSQL's form
+    (its socket directory percent-encoded in the path), which psycopg cannot parse itself."""
     import environ
     import psycopg
 
     config = environ.Env.db_url_config(url)
-    admin = {key.lower(): config.get(key) or None for key in ("HOST", "PORT", "USER", "PASSWORD")}
-    with psycopg.connect(dbname="postgres", autocommit=True, **admin) as db:
+    options = {key.lower(): config.get(key) or None for key in ("HOST", "PORT", "USER", "PASSWORD")}
+    return psycopg.connect(dbname=dbname or config["NAME"], autocommit=True, **options)
+
+
+def recreate_database(url: str) -> None:
+    with connect(url, dbname="postgres") as db:
         db.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         db.execute(f'CREATE DATABASE "{BENCH_DB}"')
 

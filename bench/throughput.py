@@ -68,7 +68,18 @@ def throughput(stack: BenchStack, systems_by_threads: dict[int, dict[str, System
 
 CPU_TABLE = Table(
     "CPU per 1,000 events (ms), by process, in the throughput runs",
-    ["threads", "batch", "system", "daphne", "emitter", "postgres", "redis", "clients", "total"],
+    [
+        "threads",
+        "batch",
+        "system",
+        "daphne",
+        "emitter",
+        "postgres",
+        "redis",
+        "clients",
+        "total",
+        "WAL bytes/event",
+    ],
 )
 
 
@@ -76,7 +87,8 @@ def cpu_table(threads: int, batch: int, results: dict[str, list[RunResult]]) -> 
     for name in ORDER:
         parts = ("daphne", "emitter", "postgres", "redis", "clients")
         per_k = {p: median([r.cpu[p] / r.events * 1e6 for r in results[name]]) for p in parts}
-        CPU_TABLE.add(threads, batch, name, *(per_k[p] for p in parts), sum(per_k.values()))
+        wal = median([r.cpu["wal_bytes"] / r.events for r in results[name]])
+        CPU_TABLE.add(threads, batch, name, *(per_k[p] for p in parts), sum(per_k.values()), wal)
 
 
 def latency(stack: BenchStack, systems: dict[str, System], ceiling: Ceiling, rounds: int) -> None:

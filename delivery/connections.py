@@ -5,7 +5,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection as db
 from django.utils import timezone
@@ -53,14 +53,31 @@ def close_connection(
     )
 
 
-ACK_SQL = """
-WITH acked AS (
-    UPDATE delivery_event SET state = 'acked', acked_at = %(at)s
-     WHERE thread_id = %(thread)s AND seq > %(above)s AND seq <= %(upto)s AND state <> 'acked'
-    RETURNING critical, EXTRACT(EPOCH FROM (%(at)s - created_at))
+class Ack(NamedTuple):
+    """A socket's cumulative ack: every event of the thread with `above < seq <= upto`."""
+
+    thread_id: uuid.UUID
+    connection_id: uuid.UUID | None
+    above: int
+    upto: int
+    at: datetime  # when the client's ack arrived
+
+
+ACKS_SQL = """
+WITH batch AS (
+    SELECT * FROM unnest(%(threads)s::uuid[], %(connections)s::uuid[], %(above)s::bigint[],
+                         %(upto)s::bigint[], %(at)s::timestamptz[])
+        AS b(thread_id, connection_id, above, upto, at)
+), acked AS (
+    UPDATE delivery_event e SET state = 'acked', acked_at = b.at
+      FROM batch b
+     WHERE e.thread_id = b.thread_id AND e.seq > b.above AND e.seq <= b.upto
+       AND e.state <> 'acked'
+    RETURNING e.critical, EXTRACT(EPOCH FROM (b.at - e.created_at))
 ), seen AS (
-    UPDATE delivery_connection SET acked_seq = %(upto)s, last_seen_at = %(at)s
-     WHERE id = %(connection)s AND acked_seq < %(upto)s
+    UPDATE delivery_connection c SET acked_seq = b.upto, last_seen_at = b.at
+      FROM batch b
+     WHERE c.id = b.connection_id AND c.acked_seq < b.upto
 )
 SELECT * FROM acked
 """
@@ -74,22 +91,26 @@ def record_ack(
     connection_id: uuid.UUID | None = None,
     at: datetime | None = None,
 ) -> int:
-    """Mark every event with `above < seq <= upto` acked, and the connection's ack position,
-    in one statement (one round trip, atomic on its own).
+    """Mark every event with `above < seq <= upto` acked (and the connection's ack position).
 
     Acks are cumulative, so `above` (the last ack already recorded) bounds the scan. `at` is
-    when the client's ack arrived (default: now); batching the write does not delay `acked_at`.
-    Returns how many events changed state.
+    when the client's ack arrived (default: now). Returns how many events changed state.
     """
+    return record_acks([Ack(thread_id, connection_id, above, upto, at or timezone.now())])
+
+
+def record_acks(acks: Sequence[Ack]) -> int:
+    """Many sockets' acks in one statement, one round trip, atomic on its own
+    (delivery/pacing.py writes every socket's new acks together once per flush interval)."""
     params: dict[str, Any] = {
-        "thread": thread_id,
-        "above": above,
-        "upto": upto,
-        "connection": connection_id,
-        "at": at or timezone.now(),
+        "threads": [ack.thread_id for ack in acks],
+        "connections": [ack.connection_id for ack in acks],
+        "above": [ack.above for ack in acks],
+        "upto": [ack.upto for ack in acks],
+        "at": [ack.at for ack in acks],
     }
     with db.cursor() as cursor:
-        cursor.execute(ACK_SQL, params)
+        cursor.execute(ACKS_SQL, params)
         rows = cursor.fetchall()
     for critical, seconds in rows:
         if critical:

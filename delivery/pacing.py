@@ -1,4 +1,5 @@
-"""Per-connection pacing: batched cumulative acks and a token bucket against flooding."""
+"""Per-connection pacing: cumulative acks written for all sockets at once, and a token bucket
+against flooding."""
 
 import asyncio
 import logging
@@ -13,14 +14,14 @@ from delivery import conf, connections
 
 logger = logging.getLogger(__name__)
 
-record_ack = database_sync_to_async(connections.record_ack)
+record_acks = database_sync_to_async(connections.record_acks)
 
 
 class AckBatcher:
-    """Collects cumulative acks and writes them in one update per flush interval."""
+    """A socket's cumulative ack: what the client acked, and what the ledger already has."""
 
     # One per open socket: slots keep idle connections small.
-    __slots__ = ("connection_id", "flusher", "highest", "highest_at", "recorded", "thread_id")
+    __slots__ = ("connection_id", "highest", "highest_at", "recorded", "thread_id")
 
     def __init__(self, thread_id: uuid.UUID, connection_id: uuid.UUID, *, floor: int) -> None:
         self.thread_id = thread_id
@@ -28,48 +29,79 @@ class AckBatcher:
         self.recorded = floor  # everything up to here is already acked in the ledger
         self.highest = floor
         self.highest_at: datetime | None = None  # when the highest ack arrived
-        self.flusher: asyncio.Task[None] | None = None
 
     def add(self, seq: int) -> None:
         if seq > self.highest:
             self.highest, self.highest_at = seq, timezone.now()
-        self._schedule()
+        if self.highest > self.recorded:
+            ack_writer().schedule(self)
 
-    def _schedule(self) -> None:
-        # Whenever something is unrecorded and no flush is pending, one is scheduled: an ack
-        # that arrives while a flush is writing is never left behind.
-        if self.highest > self.recorded and (self.flusher is None or self.flusher.done()):
-            self.flusher = asyncio.create_task(self._flush_later())
+    def pending(self) -> connections.Ack | None:
+        if self.highest <= self.recorded:
+            return None
+        at = self.highest_at or timezone.now()
+        return connections.Ack(self.thread_id, self.connection_id, self.recorded, self.highest, at)
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(conf.timing("ACK_FLUSH_INTERVAL"))
-        await self.flush()
-        self.flusher = None
-        self._schedule()
-
-    async def flush(self) -> None:
-        upto = self.highest
-        if upto <= self.recorded:
-            return
-        try:
-            await record_ack(
-                thread_id=self.thread_id,
-                upto=upto,
-                above=self.recorded,
-                connection_id=self.connection_id,
-                at=self.highest_at,
-            )
-        except Exception:
-            # The ack stays pending here and is retried with the next flush; the ledger still
-            # shows these events unacked, which the reconciler treats as unacked.
-            logger.exception("ack flush failed for thread %s up to %s", self.thread_id, upto)
-            return
+    def written(self, upto: int) -> None:
         self.recorded = max(self.recorded, upto)
 
     async def close(self) -> None:
-        if self.flusher is not None and not self.flusher.done():
-            self.flusher.cancel()
-        await self.flush()
+        """Write this socket's last acks now: the connection row is closed right after."""
+        ack_writer().discard(self)
+        await ack_writer().write([self])
+
+
+class AckWriter:
+    """One per event loop: every ACK_FLUSH_INTERVAL, one statement writes every socket's new
+    acks (a statement per socket made ack writes most of daphne's database work)."""
+
+    def __init__(self) -> None:
+        self.waiting: set[AckBatcher] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def schedule(self, batcher: AckBatcher) -> None:
+        self.waiting.add(batcher)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+
+    def discard(self, batcher: AckBatcher) -> None:
+        self.waiting.discard(batcher)
+
+    async def _run(self) -> None:
+        while self.waiting:
+            await asyncio.sleep(conf.timing("ACK_FLUSH_INTERVAL"))
+            batchers, self.waiting = self.waiting, set()
+            await self.write(batchers)
+
+    async def write(self, batchers: "set[AckBatcher] | list[AckBatcher]") -> None:
+        # An ack that arrives while this write runs schedules its socket for the next one.
+        acks = [(batcher, ack) for batcher in batchers if (ack := batcher.pending())]
+        if not acks:
+            return
+        try:
+            await record_acks([ack for _, ack in acks])
+        except Exception:
+            # Retried with the next flush; until then the ledger shows these events unacked,
+            # which the reconciler treats as unacked.
+            logger.exception("ack write for %s socket(s) failed", len(acks))
+            for batcher, _ in acks:
+                self.schedule(batcher)
+            return
+        for batcher, ack in acks:
+            batcher.written(ack.upto)
+
+
+_writers: dict[asyncio.AbstractEventLoop, AckWriter] = {}
+
+
+def ack_writer() -> AckWriter:
+    """The running event loop's ack writer (daphne has one loop; tests make one per test)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _writers:
+        for stale in [other for other in _writers if other.is_closed()]:
+            del _writers[stale]
+        _writers[loop] = AckWriter()
+    return _writers[loop]
 
 
 class FrameBudget:

@@ -117,7 +117,7 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             }
         )
         await self.resume(resume_from, last, first_retained)
-        self.joined = time.monotonic()
+        self.joined = self.opened = time.monotonic()
         heartbeats().add(self)
 
     def _query_after(self) -> int | None:
@@ -270,6 +270,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
     async def beat(self, now: float) -> None:
         """App-level heartbeat, once per PING_INTERVAL (delivery/heartbeats.py): a client that
         stops answering pings is closed and marked dead."""
+        if now - self.opened < conf.timing("PING_INTERVAL"):
+            return  # the first ping comes a full interval after connect, as it always did
         if now - self.last_pong > conf.timing("PING_TIMEOUT"):
             heartbeats().discard(self)
             logger.warning("connection %s missed pongs; closing as dead", self.connection_id)

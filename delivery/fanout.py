@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
-from django.db import DatabaseError
-from django.db.models import F
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from delivery import conf, metrics
 from delivery.layers import GroupSendResult, LedgerRedisChannelLayer
-from delivery.models import Event, EventState, Trigger
+from delivery.models import Event, Trigger
 from delivery.protocol import event_frame
 
 logger = logging.getLogger(__name__)
@@ -134,12 +133,22 @@ def settle_live(settled: Sequence[tuple[uuid.UUID, Sequence[Event], Outcome]]) -
     return delivered
 
 
+MARK_SENT_SQL = """
+WITH locked AS (
+    -- Locked in id order, as ack writes lock them (connections.ACKS_SQL): no deadlock.
+    SELECT id FROM delivery_event WHERE id = ANY(%(ids)s) AND state = 'pending'
+     ORDER BY id FOR UPDATE
+)
+UPDATE delivery_event e
+   SET state = 'sent', first_sent_at = %(now)s, last_sent_at = %(now)s, attempts = attempts + 1
+  FROM locked WHERE e.id = locked.id AND e.state = 'pending'
+"""
+
+
 def mark_sent(event_pks: Sequence[int]) -> None:
-    now = timezone.now()
     try:
-        Event.objects.filter(pk__in=event_pks, state=EventState.PENDING).update(
-            state=EventState.SENT, first_sent_at=now, last_sent_at=now, attempts=F("attempts") + 1
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(MARK_SENT_SQL, {"ids": list(event_pks), "now": timezone.now()})
     except DatabaseError:
         logger.exception("could not mark %s fast-path event(s) sent", len(event_pks))
 

@@ -68,18 +68,12 @@ WITH batch AS (
     SELECT * FROM unnest(%(threads)s::uuid[], %(connections)s::uuid[], %(above)s::bigint[],
                          %(upto)s::bigint[], %(at)s::timestamptz[])
         AS b(thread_id, connection_id, above, upto, at)
-), locked AS (
-    -- Rows are locked in id order, as the publisher's `sent` marks lock them: two multi-row
-    -- updates that lock in different orders deadlock.
-    SELECT e.id, b.at FROM delivery_event e
-      JOIN batch b ON e.thread_id = b.thread_id AND e.seq > b.above AND e.seq <= b.upto
-     WHERE e.state <> 'acked'
-     ORDER BY e.id FOR UPDATE OF e
 ), acked AS (
-    UPDATE delivery_event e SET state = 'acked', acked_at = l.at
-      FROM (SELECT DISTINCT ON (id) id, at FROM locked ORDER BY id, at) l
-     WHERE e.id = l.id AND e.state <> 'acked'
-    RETURNING e.critical, EXTRACT(EPOCH FROM (l.at - e.created_at))
+    UPDATE delivery_event e SET state = 'acked', acked_at = b.at
+      FROM batch b
+     WHERE e.thread_id = b.thread_id AND e.seq > b.above AND e.seq <= b.upto
+       AND e.state <> 'acked'
+    RETURNING e.critical, EXTRACT(EPOCH FROM (b.at - e.created_at))
 ), seen AS (
     UPDATE delivery_connection c SET acked_seq = b.upto, last_seen_at = b.at
       FROM batch b

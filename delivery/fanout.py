@@ -134,14 +134,15 @@ def settle_live(settled: Sequence[tuple[uuid.UUID, Sequence[Event], Outcome]]) -
 
 
 MARK_SENT_SQL = """
-WITH locked AS (
-    -- Locked in id order, as ack writes lock them (connections.ACKS_SQL): no deadlock.
+WITH free AS (
+    -- SKIP LOCKED: a row some ack write holds is being acknowledged and needs no `sent` mark.
+    -- Waiting for it instead let a multi-row ack write and this one deadlock.
     SELECT id FROM delivery_event WHERE id = ANY(%(ids)s) AND state = 'pending'
-     ORDER BY id FOR UPDATE
+       FOR UPDATE SKIP LOCKED
 )
 UPDATE delivery_event e
    SET state = 'sent', first_sent_at = %(now)s, last_sent_at = %(now)s, attempts = attempts + 1
-  FROM locked WHERE e.id = locked.id AND e.state = 'pending'
+  FROM free WHERE e.id = free.id AND e.state = 'pending'
 """
 
 

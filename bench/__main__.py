@@ -1,6 +1,6 @@
 """`make bench`: Ledgerline against plain Channels, side by side, on this machine, now.
 
-    make bench                       # every section, about 14 minutes
+    make bench                       # every section, about 9 minutes
     make bench ARGS='--only throughput,latency --rounds 2'
 
 Sections: throughput, latency, emit, resume, reconcile, memory. Each prints its table as it

@@ -134,15 +134,14 @@ def settle_live(settled: Sequence[tuple[uuid.UUID, Sequence[Event], Outcome]]) -
 
 
 MARK_SENT_SQL = """
-WITH free AS (
-    -- SKIP LOCKED: a row some ack write holds is being acknowledged and needs no `sent` mark.
-    -- Waiting for it instead let a multi-row ack write and this one deadlock.
-    SELECT id FROM delivery_event WHERE id = ANY(%(ids)s) AND state = 'pending'
-       FOR UPDATE SKIP LOCKED
-)
-UPDATE delivery_event e
+UPDATE delivery_event
    SET state = 'sent', first_sent_at = %(now)s, last_sent_at = %(now)s, attempts = attempts + 1
-  FROM free WHERE e.id = free.id AND e.state = 'pending'
+ WHERE state = 'pending' AND id = ANY(ARRAY(
+       -- SKIP LOCKED: a row an ack write holds is being acknowledged and needs no `sent` mark;
+       -- waiting for it instead let a multi-row ack write and this one deadlock. The ARRAY
+       -- keeps the update on the primary key (a join against a CTE was planned as a scan).
+       SELECT id FROM delivery_event WHERE id = ANY(%(ids)s) AND state = 'pending'
+          FOR UPDATE SKIP LOCKED))
 """
 
 

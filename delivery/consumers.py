@@ -118,6 +118,7 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         )
         await self.resume(resume_from, last, first_retained)
         self.joined = self.opened = time.monotonic()
+        self.pinged = False
         heartbeats().add(self)
 
     def _query_after(self) -> int | None:
@@ -272,6 +273,10 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         stops answering pings is closed and marked dead."""
         if now - self.opened < conf.timing("PING_INTERVAL"):
             return  # the first ping comes a full interval after connect, as it always did
+        if not self.pinged:
+            # The silence clock starts with the first ping: before it the client had nothing
+            # to answer, and a server busy with a storm of handshakes answers late.
+            self.pinged, self.last_pong = True, now
         if now - self.last_pong > conf.timing("PING_TIMEOUT"):
             heartbeats().discard(self)
             logger.warning("connection %s missed pongs; closing as dead", self.connection_id)

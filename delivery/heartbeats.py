@@ -18,6 +18,7 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 
 from delivery import conf, connections
+from delivery.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +81,5 @@ class Heartbeats:
 
 
 touch_connections = database_sync_to_async(connections.touch_connections)
-_by_loop: dict[asyncio.AbstractEventLoop, Heartbeats] = {}
-
-
-def heartbeats() -> Heartbeats:
-    """The running event loop's heartbeats (daphne has one loop; tests make one per test)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _by_loop:
-        for stale in [other for other in _by_loop if other.is_closed()]:
-            del _by_loop[stale]
-        _by_loop[loop] = Heartbeats()
-    return _by_loop[loop]
+# The running event loop's heartbeats.
+heartbeats = PerLoop(Heartbeats)

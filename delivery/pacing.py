@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from delivery import conf, connections
+from delivery.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -91,17 +92,8 @@ class AckWriter:
             batcher.written(ack.upto)
 
 
-_writers: dict[asyncio.AbstractEventLoop, AckWriter] = {}
-
-
-def ack_writer() -> AckWriter:
-    """The running event loop's ack writer (daphne has one loop; tests make one per test)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _writers:
-        for stale in [other for other in _writers if other.is_closed()]:
-            del _writers[stale]
-        _writers[loop] = AckWriter()
-    return _writers[loop]
+# The running event loop's ack writer.
+ack_writer = PerLoop(AckWriter)
 
 
 class FrameBudget:

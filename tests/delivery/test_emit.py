@@ -8,23 +8,11 @@ from channels.layers import get_channel_layer
 
 from delivery import emit, emit_many, metrics
 from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
-from delivery.fanout import group_name
 from delivery.models import Event, EventState, Thread
 from delivery.publisher import publisher
+from tests.delivery.wsclient import listen
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def listen(thread) -> str:
-    """A channel in the thread's group, as a live socket's would be."""
-    layer = get_channel_layer()
-
-    async def subscribe():
-        channel = await layer.new_channel()
-        await layer.group_add(group_name(thread.id), channel)
-        return channel
-
-    return async_to_sync(subscribe)()
 
 
 def _sample(counter, **labels) -> float:

@@ -9,23 +9,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from delivery import emit
-from delivery.fanout import group_name
 from delivery.models import Event, EventState
 from delivery.publisher import publisher
+from tests.delivery.wsclient import listen
 from tests.processes import ROOT, subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def listen(thread) -> str:
-    layer = get_channel_layer()
-
-    async def subscribe():
-        channel = await layer.new_channel()
-        await layer.group_add(group_name(thread.id), channel)
-        return channel
-
-    return async_to_sync(subscribe)()
 
 
 def receive(channel: str) -> dict:

@@ -59,3 +59,20 @@ async def eventually(check, timeout: float = 3.0):
 
 async def send(communicator, frame: Any) -> None:
     await communicator.send_to(text_data=json.dumps(frame))
+
+
+def listen(thread) -> str:
+    """A channel in the thread's group, as a live socket's would be."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from delivery.fanout import group_name
+
+    layer = get_channel_layer()
+
+    async def subscribe():
+        channel = await layer.new_channel()
+        await layer.group_add(group_name(thread.id), channel)
+        return channel
+
+    return async_to_sync(subscribe)()

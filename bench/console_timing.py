@@ -25,7 +25,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from delivery.models import Event, Thread  # noqa: E402
+from delivery.models import Event, Thread, UndeliveredRange  # noqa: E402
 
 REPEAT = 20
 settings.ALLOWED_HOSTS = ["*"]
@@ -58,7 +58,9 @@ def main() -> None:
     client = Client()
     client.force_login(operator)
     sample = Thread.objects.filter(title__startswith="bench thread").order_by("-created_at")[500]
-    lost = Event.objects.filter(state="undelivered").select_related("thread__owner").first()
+    lost_range = UndeliveredRange.objects.order_by("pk").first()
+    assert lost_range is not None, "the seeded ledger has no undelivered range"
+    lost = Event.objects.get(thread_id=lost_range.thread_id, seq=lost_range.first_seq)
     pages = {
         "search: first page, no filter": "/console/threads/",
         "search: by email": f"/console/threads/?q={sample.owner.email}",

@@ -190,10 +190,12 @@ async def _until(condition: Any, what: str, poll: float = 0.005) -> None:
 
 async def _acked(system: System) -> float:
     """The moment the ledger holds no unacknowledged event of this system's threads."""
-    from delivery.models import UNACKED_STATES, Event
+    from django.db.models import F
+
+    from delivery.models import Thread
 
     unacked = sync_to_async(
-        lambda: Event.objects.filter(thread_id__in=list(system.urls), state__in=UNACKED_STATES)
+        lambda: Thread.objects.filter(pk__in=list(system.urls), acked_seq__lt=F("last_seq"))
         .exists()
     )  # fmt: skip
     deadline = time.monotonic() + RUN_TIMEOUT

@@ -52,6 +52,8 @@ def new_thread(request: AuthenticatedRequest) -> HttpResponse:
 def thread_page(request: AuthenticatedRequest, thread_id: uuid.UUID) -> HttpResponse:
     thread = _own_thread(request, thread_id)
     events, rendered_seq = selectors.history(thread=thread)
+    if events:
+        services.record_page_delivery(thread=thread, first=events[0].seq, last=rendered_seq)
     items = transcript.fold(events)
     context = {
         "threads": selectors.thread_list(user=request.user),

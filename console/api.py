@@ -48,7 +48,7 @@ def plan_json(plan: replay.ReplayPlan) -> dict[str, Any]:
                 "seq": e.seq,
                 "event_id": str(e.event_id),
                 "type": e.type,
-                "state": e.state,
+                "state": e.status.state,
                 "client_online": e.thread_id in plan.online,
             }
             for e in plan.events

@@ -3,8 +3,6 @@
 from django.conf import settings
 from django.db import models
 
-from delivery.models import Event
-
 
 class ContentReveal(models.Model):
     """A staff member looked at an event's payload. Content is hidden until someone does."""
@@ -13,7 +11,8 @@ class ContentReveal(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_name = models.CharField(max_length=150)
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="reveals")
+    # The event, and its copy in delivery.AuditedEvent that outlives retention.
+    event_id = models.UUIDField(db_index=True)
     thread_id = models.UUIDField(db_index=True)
     revealed_at = models.DateTimeField(auto_now_add=True)
 

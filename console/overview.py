@@ -7,17 +7,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from delivery.models import (
     DeliveryAttempt,
-    Event,
-    EventState,
     ReconcilerHeartbeat,
     ReplayRequest,
     Thread,
     Trigger,
+    UndeliveredRange,
 )
 from delivery.reconcile import RECONCILER
 from monitoring.health import DEGRADED_WINDOW, Health, threads_with_health
@@ -74,12 +73,13 @@ def health_counts() -> dict[str, int]:
     that can be anything but healthy (open events, active alerts, recent repairs): the rest
     are counted, not classified, so the cost follows the troubled set, not the ledger."""
     since = timezone.now() - DEGRADED_WINDOW
-    open_events = Event.objects.exclude(state=EventState.ACKED).values("thread_id")
     alerts = Alert.objects.filter(state__in=ACTIVE_ALERT_STATES).values("thread_id")
     repairs = DeliveryAttempt.objects.filter(
         created_at__gte=since, trigger__in=(Trigger.HEAL, Trigger.RETRY)
     ).values("thread_id")
-    troubled = Thread.objects.filter(Q(pk__in=open_events) | Q(pk__in=alerts) | Q(pk__in=repairs))
+    troubled = Thread.objects.filter(
+        Q(acked_seq__lt=F("last_seq")) | Q(pk__in=alerts) | Q(pk__in=repairs)
+    )
     counts = {health.value: 0 for health in Health}
     classified = 0
     for health in threads_with_health(troubled).values_list("health", flat=True):
@@ -89,34 +89,45 @@ def health_counts() -> dict[str, int]:
     return counts
 
 
+UNACKED_AGES_SQL = """
+    SELECT count(*) FILTER (WHERE e.age < 10),
+           count(*) FILTER (WHERE e.age >= 10 AND e.age < 60),
+           count(*) FILTER (WHERE e.age >= 60 AND e.age < 600),
+           count(*) FILTER (WHERE e.age >= 600 AND e.age < 3600),
+           count(*) FILTER (WHERE e.age >= 3600)
+      FROM delivery_thread t
+     CROSS JOIN LATERAL (
+           SELECT EXTRACT(EPOCH FROM (now() - x.created_at)) AS age FROM delivery_event x
+            WHERE x.thread_id = t.id AND x.seq > t.acked_seq AND x.seq <= t.last_seq) e
+     WHERE t.acked_seq < t.last_seq
+"""
+
+
 def unacked_by_age() -> list[tuple[str, int]]:
-    now = timezone.now()
-    buckets = {}
-    for index, (_, low, high) in enumerate(AGE_BUCKETS):
-        q = Q(created_at__lte=now - timedelta(seconds=low))
-        if high is not None:
-            q &= Q(created_at__gt=now - timedelta(seconds=high))
-        buckets[f"age{index}"] = Count("pk", filter=q)
-    not_acked = Event.objects.exclude(state=EventState.ACKED)
-    counts = not_acked.aggregate(**buckets)
-    return [(label, counts[f"age{i}"]) for i, (label, _, _) in enumerate(AGE_BUCKETS)]
+    """Events above their thread's acked watermark, by time since commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(UNACKED_AGES_SQL)
+        counts = cursor.fetchone()
+    return [(label, int(count)) for (label, _, _), count in zip(AGE_BUCKETS, counts, strict=True)]
 
 
 def repairs() -> dict[str, dict[str, int]]:
-    """Events re-sent per trigger (heal = dropped on the fast path; retry; replay), 1 h and 24 h."""
+    """Events written again to clients, per trigger (heal = dropped on the fast path; retry;
+    replay), in the last hour and 24 h: the frames sockets actually wrote."""
     now = timezone.now()
     hour, day = now - timedelta(hours=1), now - timedelta(hours=24)
+    triggers = (Trigger.HEAL, Trigger.RETRY, Trigger.REPLAY)
+    events = F("last_seq") - F("first_seq") + 1
     rows = (
         DeliveryAttempt.objects.filter(
-            created_at__gte=day, trigger__in=(Trigger.HEAL, Trigger.RETRY, Trigger.REPLAY)
+            created_at__gte=day, trigger__in=triggers, connection__isnull=False
         )
         .values("trigger")
         .annotate(
-            hour=Sum("event_count", filter=Q(created_at__gte=hour), default=0),
-            day=Sum("event_count", default=0),
+            hour=Sum(events, filter=Q(created_at__gte=hour), default=0),
+            day=Sum(events, default=0),
         )
     )
-    triggers = (Trigger.HEAL, Trigger.RETRY, Trigger.REPLAY)
     result: dict[str, dict[str, int]] = {str(t): {"hour": 0, "day": 0} for t in triggers}
     for row in rows:
         result[row["trigger"]] = {"hour": row["hour"], "day": row["day"]}
@@ -124,25 +135,30 @@ def repairs() -> dict[str, dict[str, int]]:
 
 
 def undelivered_causes() -> list[tuple[str, int, int]]:
+    """Events given up on in the last hour and 24 h, by cause."""
     now = timezone.now()
+    events = F("last_seq") - F("first_seq") + 1
     rows = (
-        Event.objects.filter(
-            state=EventState.UNDELIVERED, created_at__gte=now - timedelta(hours=24)
-        )
-        .values("undelivered_cause")
+        UndeliveredRange.objects.filter(created_at__gte=now - timedelta(hours=24))
+        .values("cause")
         .annotate(
-            hour=Count("pk", filter=Q(created_at__gte=now - timedelta(hours=1))), day=Count("pk")
+            hour=Sum(events, filter=Q(created_at__gte=now - timedelta(hours=1)), default=0),
+            day=Sum(events, default=0),
         )
         .order_by("-day")[:8]
     )
-    return [(r["undelivered_cause"] or "unknown", r["hour"], r["day"]) for r in rows]
+    return [(r["cause"] or "unknown", r["hour"], r["day"]) for r in rows]
 
 
+# Each ack range of the last hour, joined to the events it covers by their primary key.
 LATENCY_SQL = """
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99)
            WITHIN GROUP (ORDER BY d), count(*)
-      FROM (SELECT EXTRACT(EPOCH FROM (acked_at - created_at)) AS d FROM delivery_event
-             WHERE created_at >= now() - interval '1 hour' AND acked_at IS NOT NULL) AS acked
+      FROM (SELECT EXTRACT(EPOCH FROM (a.acked_at - e.created_at)) AS d
+              FROM delivery_ackrange a
+              JOIN delivery_event e
+                ON e.thread_id = a.thread_id AND e.seq > a.above AND e.seq <= a.upto
+             WHERE a.acked_at >= now() - interval '1 hour') AS acked
 """
 
 
@@ -155,23 +171,31 @@ def latency() -> dict[str, float | None]:
 
 
 SPARK_SQL = """
-    SELECT floor(EXTRACT(EPOCH FROM (now() - created_at)) / %(step)s)::int AS bucket,
-           count(*), count(*) FILTER (WHERE state = 'undelivered')
+    SELECT floor(EXTRACT(EPOCH FROM (now() - created_at)) / %(step)s)::int AS bucket, count(*)
       FROM delivery_event WHERE created_at >= now() - make_interval(secs => %(span)s)
+     GROUP BY bucket
+"""
+SPARK_LOST_SQL = """
+    SELECT floor(EXTRACT(EPOCH FROM (now() - created_at)) / %(step)s)::int AS bucket,
+           sum(last_seq - first_seq + 1)
+      FROM delivery_undeliveredrange WHERE created_at >= now() - make_interval(secs => %(span)s)
      GROUP BY bucket
 """
 
 
 def sparklines() -> dict[str, list[int]]:
-    """Events emitted and events undelivered per 5 minutes, oldest bucket first."""
-    emitted, undelivered = [0] * SPARK_BUCKETS, [0] * SPARK_BUCKETS
+    """Events emitted and events given up on per 5 minutes, oldest bucket first."""
+    params = {"step": SPARK_STEP, "span": SPARK_STEP * SPARK_BUCKETS}
+    series = {}
     with connection.cursor() as cursor:
-        cursor.execute(SPARK_SQL, {"step": SPARK_STEP, "span": SPARK_STEP * SPARK_BUCKETS})
-        for bucket, total, lost in cursor.fetchall():
-            if 0 <= bucket < SPARK_BUCKETS:
-                emitted[SPARK_BUCKETS - 1 - bucket] = total
-                undelivered[SPARK_BUCKETS - 1 - bucket] = lost
-    return {"emitted": emitted, "undelivered": undelivered}
+        for name, sql in (("emitted", SPARK_SQL), ("undelivered", SPARK_LOST_SQL)):
+            values = [0] * SPARK_BUCKETS
+            cursor.execute(sql, params)
+            for bucket, count in cursor.fetchall():
+                if 0 <= bucket < SPARK_BUCKETS:
+                    values[SPARK_BUCKETS - 1 - bucket] = int(count)
+            series[name] = values
+    return series
 
 
 def overview() -> Overview:

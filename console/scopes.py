@@ -28,15 +28,15 @@ def plan_from(params: Mapping[str, str]) -> replay.ReplayPlan:
         )
     if scope == ReplayScope.THREAD:
         thread_id = params.get("thread", "")
-        threads = Thread.objects.filter(pk=replay.parse_id(thread_id))
-        return replay.plan_undelivered(threads=threads, detail={"thread": thread_id})
+        thread = Thread.objects.filter(pk=replay.parse_id(thread_id)).first()
+        if thread is None:
+            raise ReplayError(f"no thread {thread_id}")
+        return replay.plan_unacked(thread=thread, detail={"thread": thread_id})
     if scope == ReplayScope.FILTER:
         flt = ThreadFilter.from_params(params)
         if flt.is_empty:
             raise ReplayError("a bulk replay needs a search filter")
-        return replay.plan_undelivered(
-            threads=matching_threads(flt), scope=ReplayScope.FILTER, detail=flt.as_params()
-        )
+        return replay.plan_undelivered(threads=matching_threads(flt), detail=flt.as_params())
     raise ReplayError("scope must be event, range, thread or filter")
 
 

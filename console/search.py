@@ -10,12 +10,11 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from console.exceptions import BadFilter
-from delivery.models import Event, EventState, Thread
+from delivery.models import Event, Thread
 from monitoring.health import Health, threads_with_health
 
 PAGE_SIZE = 50
@@ -113,14 +112,10 @@ def thread_page(flt: ThreadFilter, *, cursor: str = "") -> ThreadPage:
     if cursor:
         created, ident = decode_cursor(cursor)
         threads = threads.filter(Q(created_at__lt=created) | Q(created_at=created, pk__lt=ident))
-    newest = Event.objects.filter(thread=OuterRef("pk")).order_by("-seq")
-    open_events = Event.objects.filter(thread=OuterRef("pk")).exclude(state=EventState.ACKED)
+    newest = Event.objects.filter(thread=OuterRef("pk"), seq=OuterRef("last_seq"))
     threads = threads.annotate(
         last_event_at=Subquery(newest.values("created_at")[:1]),
-        open_count=Coalesce(
-            Subquery(open_events.order_by().values("thread").annotate(n=Count("*")).values("n")),
-            0,
-        ),
+        open_count=F("last_seq") - F("acked_seq"),
     ).order_by("-created_at", "-pk")
     rows = list(threads[: PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from console.exceptions import NotFound
 from console.models import ContentReveal
+from delivery import audit
 from delivery.models import Event
 from monitoring.alerts import acknowledge_alert
 from monitoring.models import ACTIVE_ALERT_STATES, Alert, AlertState, VerificationRun
@@ -18,13 +19,19 @@ CONSOLE_TRIGGER = "console"
 
 
 def reveal_payload(*, event_id: uuid.UUID, actor: Any) -> tuple[Event, ContentReveal]:
-    """Return the event with its payload and write the audit row saying who looked, and when."""
-    event = Event.objects.filter(event_id=event_id).first()
+    """Return the event with its payload and write the audit row saying who looked, and when.
+    The event is copied to delivery's AuditedEvent, so the audit outlives retention."""
+    event = audit.find_event(event_id)
     if event is None:
         raise NotFound(f"no event {event_id}")
-    reveal = ContentReveal.objects.create(
-        actor=actor, actor_name=actor.get_username(), event=event, thread_id=event.thread_id
-    )
+    with transaction.atomic():
+        audit.preserve([event])
+        reveal = ContentReveal.objects.create(
+            actor=actor,
+            actor_name=actor.get_username(),
+            event_id=event.event_id,
+            thread_id=event.thread_id,
+        )
     return event, reveal
 
 

@@ -1,8 +1,9 @@
 """One thread's story in time order: events with their funnel, connections, repairs, replays
 and alerts, plus a plain sentence per unacknowledged event saying why it is not acked.
 
-Six queries whatever the thread's size: the newest TIMELINE_EVENTS events, and the connections,
-attempts, replay items, alerts and reveals in the time span those events cover.
+A fixed number of queries whatever the thread's size: the newest TIMELINE_EVENTS events, their
+derived statuses (attempts, ack ranges and undelivered ranges over their seqs), and the
+connections, repairs, replay items, alerts and reveals in the time span those events cover.
 """
 
 import uuid
@@ -18,11 +19,12 @@ from delivery.models import (
     Connection,
     DeliveryAttempt,
     Event,
-    EventState,
+    Outcome,
     ReplayItem,
     Thread,
     Trigger,
 )
+from delivery.selectors import EventState, EventStatus, event_statuses
 from monitoring.health import threads_with_health
 from monitoring.models import Alert
 
@@ -68,38 +70,41 @@ def connection_at(connections: list[Connection], moment: datetime) -> Connection
     return None
 
 
-def explain(event: Event, connections: list[Connection], live: bool) -> str:
+def explain(status: EventStatus, connections: list[Connection], live: bool) -> str:
     """Why an event is not acknowledged, in one sentence an operator can read to a user."""
-    if event.state == EventState.ACKED:
+    if status.state == EventState.ACKED:
         return ""
-    if event.last_sent_at is None:
+    if status.last_sent_at is None:
         story = (
             "committed, not yet sent: the fast path failed; the reconciler resends it"
             if live
             else "committed while no client was connected; goes out on next connect"
         )
     else:
-        story = _delivery_story(event, connections, live)
-    if event.state == EventState.UNDELIVERED:
-        cause = event.undelivered_cause or "no ack"
+        story = _delivery_story(status, connections, live)
+    if status.state == EventState.UNDELIVERED:
+        cause = status.undelivered_cause or "no ack"
         return f"{story}; given up ({cause}): needs a replay"
     return story
 
 
-def _delivery_story(event: Event, connections: list[Connection], live: bool) -> str:
-    assert event.last_sent_at is not None
-    times = "once" if event.attempts == 1 else f"{event.attempts} times"
-    sent = f"sent {times} (last {_fmt(event.last_sent_at)})"
-    conn = connection_at(connections, event.last_sent_at)
+def _delivery_story(status: EventStatus, connections: list[Connection], live: bool) -> str:
+    last_sent = status.last_sent_at
+    assert last_sent is not None
+    count = len(status.sends)
+    times = "once" if count == 1 else f"{count} times"
+    sent = f"sent {times} (last {_fmt(last_sent)})"
+    last = status.sends[-1]
+    conn = last.connection or connection_at(connections, last_sent)
     if conn is None:
         return f"{sent} with no connection open; waiting for client"
     if conn.closed_at is not None:
-        after = (conn.closed_at - event.last_sent_at).total_seconds()
+        after = (conn.closed_at - last_sent).total_seconds()
         how = f"died ({conn.close_reason})" if conn.state == "dead" else "closed"
         code = f" with code {conn.close_code}" if conn.close_code else ""
         waiting = "" if live else f"; waiting for client since {_fmt(conn.closed_at)}"
         return f"{sent} to a connection that {how}{code} {_span(after)} later, never acked{waiting}"
-    age = (timezone.now() - event.last_sent_at).total_seconds()
+    age = (timezone.now() - last_sent).total_seconds()
     acked = f"it acked up to seq {conn.acked_seq}"
     return f"{sent} to the live connection {str(conn.id)[:8]}; no ack for {_span(age)} ({acked})"
 
@@ -128,9 +133,17 @@ def build(thread_id: uuid.UUID, *, before_seq: int | None = None) -> Timeline:
             qs = qs.filter(**{f"{stamp}__lte": until})
         return list(qs.order_by(f"-{stamp}")[:SIDE_ROWS])
 
+    statuses = event_statuses(thread=thread, seqs=[e.seq for e in events])
+    for event in events:
+        event.status = statuses[event.seq]  # type: ignore[attr-defined]
     connections = window(Connection.objects.filter(thread=thread), "opened_at")
+    # Live sends and resumes are on each event's funnel; the timeline lists the rest: repairs,
+    # polls, and group sends that did not reach every socket.
     attempts = window(
-        DeliveryAttempt.objects.filter(thread=thread).exclude(trigger=Trigger.RESUME), "created_at"
+        DeliveryAttempt.objects.filter(thread=thread)
+        .exclude(trigger__in=(Trigger.LIVE, Trigger.RESUME), outcome=Outcome.SENT)
+        .select_related("connection"),
+        "created_at",
     )
     items = window(
         ReplayItem.objects.filter(thread=thread).select_related("replay").exclude(done_at=None),
@@ -141,7 +154,10 @@ def build(thread_id: uuid.UUID, *, before_seq: int | None = None) -> Timeline:
     return Timeline(
         thread=thread,
         entries=_merge(events, connections, attempts, items, alerts, reveals, thread.is_live),
-        open_events=sorted((e for e in events if e.state != EventState.ACKED), key=lambda e: e.seq),
+        open_events=sorted(
+            (e for e in events if e.status.state != EventState.ACKED),  # type: ignore[attr-defined]
+            key=lambda e: e.seq,
+        ),
         live=thread.is_live,
         older_before=older,
     )
@@ -157,7 +173,7 @@ def _merge(
     live: bool,
 ) -> list[Entry]:
     for event in events:
-        event.why = explain(event, connections, live)  # type: ignore[attr-defined]
+        event.why = explain(event.status, connections, live)  # type: ignore[attr-defined]
     entries = [Entry(e.created_at, "event", e, e.why) for e in events]  # type: ignore[attr-defined]
     for conn in connections:
         entries.append(Entry(conn.opened_at, "connect", conn))

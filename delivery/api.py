@@ -15,11 +15,14 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from delivery import conf, connections, selectors, services
+from delivery.connections import Progress, SentRange
 from delivery.exceptions import DeliveryError, InvalidToken, ThreadNotFound
+from delivery.models import Connection, ConnectionState, Transport, Trigger
 from delivery.protocol import (
     MAX_CLIENT_ID_CHARS,
     MAX_MESSAGE_CHARS,
@@ -143,11 +146,20 @@ def ack(request: HttpRequest, user: Any, thread_id: uuid.UUID) -> dict[str, Any]
         seq = parse_seq(_json_body(request).get("seq"), "seq")  # a JSON integer, as on the socket
     except FrameError as exc:
         raise ApiError(400, exc.code, exc.detail) from None
-    if seq > thread.last_seq:
-        raise ApiError(
-            400, "ack_beyond_sent", f"seq {seq} is beyond the thread's {thread.last_seq}"
+    sent = connections.sent_watermark(thread_id=thread.id)
+    if seq > sent:
+        raise ApiError(400, "ack_beyond_sent", f"seq {seq} is beyond what was sent ({sent})")
+    session = (
+        Connection.objects.filter(
+            thread=thread, state=ConnectionState.LIVE, transport=Transport.LONGPOLL
         )
-    return {"acked": connections.record_ack(thread_id=thread.id, upto=seq)}
+        .order_by("-opened_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    now = timezone.now()
+    progress = Progress(thread.id, session, [], 0, seq, now)
+    return {"acked": connections.record_progress([progress])}
 
 
 @require_POST
@@ -170,12 +182,20 @@ def messages(request: HttpRequest, user: Any, thread_id: uuid.UUID) -> JsonRespo
     )
 
 
-def _page(user: Any, thread_id: uuid.UUID, after: int, limit: int) -> dict[str, Any]:
+def _open_poll(user: Any, thread_id: uuid.UUID, after: int) -> uuid.UUID:
+    """Check ownership, then open (or keep alive) the thread's long-poll session."""
     thread = selectors.thread_for_user(thread_id=thread_id, user=user)
-    frames = [
-        event_frame(e)
-        for e in selectors.events_after(thread_id=thread.id, after=after, limit=limit)
-    ]
+    return connections.poll_session(thread_id=thread.id, user_id=user.pk, after=after).pk
+
+
+def _page(
+    user: Any, thread_id: uuid.UUID, session: uuid.UUID, after: int, limit: int
+) -> dict[str, Any]:
+    thread = selectors.thread_for_user(thread_id=thread_id, user=user)
+    events = list(selectors.events_after(thread_id=thread.id, after=after, limit=limit))
+    frames = [event_frame(e) for e in events]
+    if events:
+        _record_poll(thread.id, session, [e.seq for e in events])
     page: dict[str, Any] = {"thread": str(thread.id), "last_seq": thread.last_seq, "events": frames}
     if after > thread.last_seq:
         page["resync"] = {"from": thread.last_seq, "to": after, "reason": "ahead_of_ledger"}
@@ -205,15 +225,29 @@ async def events(request: HttpRequest, thread_id: uuid.UUID) -> HttpResponse:
     return JsonResponse(page)
 
 
+def _record_poll(thread_id: uuid.UUID, session: uuid.UUID, seqs: list[int]) -> None:
+    """A poll that returned events is a send like any other: one attempt row per run of
+    consecutive seqs (trigger `poll`) and the session's sent watermark, in one statement."""
+    now, runs = timezone.now(), []
+    for seq in seqs:
+        if runs and runs[-1].last + 1 == seq:
+            runs[-1] = runs[-1]._replace(last=seq)
+        else:
+            runs.append(SentRange(Trigger.POLL, seq, seq, now))
+    connections.record_progress([Progress(thread_id, session, runs, seqs[-1], 0, now)])
+
+
 async def _long_poll(
     user: Any, thread_id: uuid.UUID, after: int, limit: int, wait: float
 ) -> dict[str, Any]:
     """Polls the ledger, not the channel layer: a fallback client holds no group membership
-    and no layer buffer, and the first read checks ownership before anything else."""
+    and no layer buffer, and the first read checks ownership before anything else. The
+    session is the thread's long-poll connection, so what it was sent is on record."""
+    session = await database_sync_to_async(_open_poll)(user, thread_id, after)
     fetch = database_sync_to_async(_page)
     deadline = time.monotonic() + wait
     while True:
-        page = await fetch(user, thread_id, after, limit)
+        page = await fetch(user, thread_id, session, after, limit)
         if page["events"] or "resync" in page or time.monotonic() >= deadline:
             return page
         await asyncio.sleep(min(LONG_POLL_STEP, max(0.0, deadline - time.monotonic())))

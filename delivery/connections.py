@@ -1,4 +1,5 @@
-"""Writes for a client's connection: its row, its batched acks and its out-of-band sends."""
+"""Writes for a client's connection: its row, its watermarks, and the ranges it was sent and
+acknowledged (delivery/models.py). Nothing here touches an event row."""
 
 import os
 import socket
@@ -8,10 +9,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import connection as db
+from django.db.models import Max
 from django.utils import timezone
 
 from delivery import metrics
-from delivery.models import Connection, ConnectionState, DeliveryAttempt
+from delivery.models import Connection, ConnectionState, DeliveryAttempt, Outcome, Transport
 
 SERVER_NAME = socket.gethostname()[:60]
 
@@ -20,9 +22,9 @@ def open_connection(
     *,
     thread_id: uuid.UUID,
     user_id: int,
-    channel_name: str,
+    channel_name: str = "",
     resumed_from: int | None,
-    transport: str = "websocket",
+    transport: str = Transport.WEBSOCKET,
 ) -> Connection:
     return Connection.objects.create(
         thread_id=thread_id,
@@ -32,6 +34,24 @@ def open_connection(
         transport=transport,
         server=f"{SERVER_NAME}:{os.getpid()}",
     )
+
+
+def poll_session(*, thread_id: uuid.UUID, user_id: int, after: int) -> Connection:
+    """The thread's live long-poll session, opened on its first poll. A poll keeps it alive
+    (`last_seen_at`); the reconciler closes it as dead once polls stop, like a silent socket."""
+    session = (
+        Connection.objects.filter(
+            thread_id=thread_id, state=ConnectionState.LIVE, transport=Transport.LONGPOLL
+        )
+        .order_by("-opened_at")
+        .first()
+    )
+    if session is None:
+        return open_connection(
+            thread_id=thread_id, user_id=user_id, resumed_from=after, transport=Transport.LONGPOLL
+        )
+    touch_connections(connection_ids=[session.pk])
+    return session
 
 
 def touch_connections(*, connection_ids: Sequence[uuid.UUID]) -> None:
@@ -53,107 +73,139 @@ def close_connection(
     )
 
 
-class Ack(NamedTuple):
-    """A socket's cumulative ack: every event of the thread with `above < seq <= upto`."""
-
-    thread_id: uuid.UUID
-    connection_id: uuid.UUID | None
-    above: int
-    upto: int
-    at: datetime  # when the client's ack arrived
-
-
-ACKS_SQL = """
-WITH batch AS (
-    SELECT * FROM unnest(%(threads)s::uuid[], %(connections)s::uuid[], %(above)s::bigint[],
-                         %(upto)s::bigint[], %(at)s::timestamptz[])
-        AS b(thread_id, connection_id, above, upto, at)
-), acked AS (
-    UPDATE delivery_event e SET state = 'acked', acked_at = b.at
-      FROM batch b
-     WHERE e.thread_id = b.thread_id AND e.seq > b.above AND e.seq <= b.upto
-       AND e.state <> 'acked'
-    RETURNING e.critical, EXTRACT(EPOCH FROM (b.at - e.created_at))
-), seen AS (
-    UPDATE delivery_connection c SET acked_seq = b.upto, last_seen_at = b.at
-      FROM batch b
-     WHERE c.id = b.connection_id AND c.acked_seq < b.upto
-)
-SELECT * FROM acked
-"""
-
-
-def record_ack(
-    *,
-    thread_id: uuid.UUID,
-    upto: int,
-    above: int = 0,
-    connection_id: uuid.UUID | None = None,
-    at: datetime | None = None,
-) -> int:
-    """Mark every event with `above < seq <= upto` acked (and the connection's ack position).
-
-    Acks are cumulative, so `above` (the last ack already recorded) bounds the scan. `at` is
-    when the client's ack arrived (default: now). Returns how many events changed state.
-    """
-    return record_acks([Ack(thread_id, connection_id, above, upto, at or timezone.now())])
-
-
-def record_acks(acks: Sequence[Ack]) -> int:
-    """Many sockets' acks in one statement, one round trip, atomic on its own
-    (delivery/pacing.py writes every socket's new acks together once per flush interval)."""
-    params: dict[str, Any] = {
-        "threads": [ack.thread_id for ack in acks],
-        "connections": [ack.connection_id for ack in acks],
-        "above": [ack.above for ack in acks],
-        "upto": [ack.upto for ack in acks],
-        "at": [ack.at for ack in acks],
-    }
-    with db.cursor() as cursor:
-        cursor.execute(ACKS_SQL, params)
-        rows = cursor.fetchall()
-    for critical, seconds in rows:
-        if critical:
-            metrics.delivery_time.observe(float(seconds))
-    metrics.events_acked.inc(len(rows))
-    return len(rows)
-
-
-def record_attempt(
-    *,
-    thread_id: uuid.UUID,
-    connection_id: uuid.UUID | None,
-    trigger: str,
-    from_seq: int,
-    to_seq: int,
-    event_count: int,
-    detail: str = "",
-) -> None:
-    """One row per batch sent outside the plain live path (resume, heal, retry, replay)."""
-    DeliveryAttempt.objects.create(
-        thread_id=thread_id,
-        connection_id=connection_id,
-        trigger=trigger,
-        from_seq=from_seq,
-        to_seq=to_seq,
-        event_count=event_count,
-        detail=detail[:200],
+def sent_watermark(*, thread_id: uuid.UUID) -> int:
+    """The highest seq the thread's owner was sent, as the ledger has it: by a socket, a poll,
+    a page, or a message to the thread's group. An ack above it is refused (`ack_beyond_sent`)."""
+    attempts = DeliveryAttempt.objects.filter(thread_id=thread_id, outcome=Outcome.SENT)
+    connections = Connection.objects.filter(thread_id=thread_id)
+    return max(
+        attempts.aggregate(sent=Max("last_seq"))["sent"] or 0,
+        connections.aggregate(sent=Max("sent_seq"))["sent"] or 0,
     )
 
 
-ATTEMPTS_SQL = """
+class SentRange(NamedTuple):
+    """Frames `first..last` written to one connection for one trigger, from `at`."""
+
+    trigger: str
+    first: int
+    last: int
+    at: datetime
+
+
+class Progress(NamedTuple):
+    """What one connection did since its last write: the ranges it sent, its sent watermark,
+    and its client's cumulative ack (0 when none is new) with the time the ack arrived."""
+
+    thread_id: uuid.UUID
+    connection_id: uuid.UUID | None  # None: an HTTP ack outside any poll session
+    sent: Sequence[SentRange]
+    sent_seq: int
+    acked_seq: int
+    acked_at: datetime
+
+
+# One statement for every connection's progress: the attempt rows, the connections'
+# watermarks, the threads' ack watermarks and an AckRange for each move. Thread rows are locked
+# in id order, so two daphne processes writing together wait instead of deadlocking; `held`
+# reads each thread's watermark after its lock, so ranges of one thread never overlap.
+PROGRESS_SQL = """
+WITH sends AS (
     INSERT INTO delivery_deliveryattempt
-           (thread_id, connection_id, trigger, from_seq, to_seq, event_count, created_at, detail)
-    SELECT thread_id, NULL, %s, from_seq, to_seq, event_count, %s, %s
-      FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::integer[])
-           AS batch(thread_id, from_seq, to_seq, event_count)"""
+           (thread_id, connection_id, trigger, first_seq, last_seq, outcome, created_at)
+    SELECT s.thread_id, s.connection_id, s.trigger, s.first_seq, s.last_seq, 'sent', s.at
+      FROM unnest(%(s_threads)s::uuid[], %(s_connections)s::uuid[], %(s_triggers)s::text[],
+                  %(s_first)s::bigint[], %(s_last)s::bigint[], %(s_at)s::timestamptz[])
+           AS s(thread_id, connection_id, trigger, first_seq, last_seq, at)
+), marks AS (
+    SELECT * FROM unnest(%(threads)s::uuid[], %(connections)s::uuid[], %(sent)s::bigint[],
+                         %(acked)s::bigint[], %(at)s::timestamptz[])
+        AS m(thread_id, connection_id, sent_seq, acked_seq, acked_at)
+), watermarks AS (
+    UPDATE delivery_connection c
+       SET sent_seq = GREATEST(c.sent_seq, m.sent_seq),
+           acked_seq = GREATEST(c.acked_seq, m.acked_seq)
+      FROM marks m
+     WHERE c.id = m.connection_id AND (c.sent_seq < m.sent_seq OR c.acked_seq < m.acked_seq)
+), best AS (
+    SELECT DISTINCT ON (thread_id) thread_id, connection_id, acked_seq, acked_at
+      FROM marks WHERE acked_seq > 0 ORDER BY thread_id, acked_seq DESC, acked_at
+), held AS (
+    SELECT t.id, t.acked_seq AS above
+      FROM delivery_thread t JOIN best b ON b.thread_id = t.id
+     WHERE t.acked_seq < b.acked_seq
+     ORDER BY t.id FOR NO KEY UPDATE OF t
+), moved AS (
+    UPDATE delivery_thread t SET acked_seq = b.acked_seq
+      FROM best b JOIN held h ON h.id = b.thread_id
+     WHERE t.id = b.thread_id AND t.acked_seq < b.acked_seq
+ RETURNING t.id AS thread_id, h.above, b.acked_seq AS upto, b.connection_id, b.acked_at
+), ranges AS (
+    INSERT INTO delivery_ackrange (thread_id, connection_id, above, upto, acked_at)
+    SELECT thread_id, connection_id, above, upto, acked_at FROM moved
+)
+SELECT m.upto - m.above,
+       ARRAY(SELECT EXTRACT(EPOCH FROM (m.acked_at - e.created_at))::float8
+               FROM delivery_event e
+              WHERE e.thread_id = m.thread_id AND e.seq > m.above AND e.seq <= m.upto
+                AND e.critical)
+  FROM moved m
+"""
 
 
-def record_attempts(
-    *, trigger: str, detail: str, ranges: Sequence[tuple[uuid.UUID, int, int, int]]
-) -> None:
-    """`record_attempt` for many threads' batches (thread, from_seq, to_seq, event_count),
-    none of them on one connection, in one INSERT."""
-    columns = [list(column) for column in zip(*ranges, strict=True)]
+def record_progress(progress: Sequence[Progress]) -> int:
+    """Write many connections' progress in one statement (one round trip, atomic on its own).
+    Returns how many events became acknowledged on their thread."""
+    if not progress:
+        return 0
+    sends = [(p, s) for p in progress for s in p.sent]
+    params: dict[str, Any] = {
+        "s_threads": [p.thread_id for p, _ in sends],
+        "s_connections": [p.connection_id for p, _ in sends],
+        "s_triggers": [s.trigger for _, s in sends],
+        "s_first": [s.first for _, s in sends],
+        "s_last": [s.last for _, s in sends],
+        "s_at": [s.at for _, s in sends],
+        "threads": [p.thread_id for p in progress],
+        "connections": [p.connection_id for p in progress],
+        "sent": [p.sent_seq for p in progress],
+        "acked": [p.acked_seq for p in progress],
+        "at": [p.acked_at for p in progress],
+    }
     with db.cursor() as cursor:
-        cursor.execute(ATTEMPTS_SQL, [trigger, timezone.now(), detail[:200], *columns])
+        cursor.execute(PROGRESS_SQL, params)
+        moves = cursor.fetchall()
+    acked = 0
+    for count, seconds in moves:
+        acked += count
+        for value in seconds:
+            metrics.delivery_time.observe(value)
+    metrics.events_acked.inc(acked)
+    return acked
+
+
+class GroupSend(NamedTuple):
+    """A message to a thread's group (a retry, a replay, a drop's redelivery) and its fate."""
+
+    thread_id: uuid.UUID
+    first: int
+    last: int
+    outcome: str
+
+
+GROUP_ATTEMPTS_SQL = """
+    INSERT INTO delivery_deliveryattempt
+           (thread_id, connection_id, trigger, first_seq, last_seq, outcome, created_at, detail)
+    SELECT thread_id, NULL, %s, first_seq, last_seq, outcome, %s, %s
+      FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::text[])
+           AS batch(thread_id, first_seq, last_seq, outcome)"""
+
+
+def record_group_sends(*, trigger: str, detail: str, sends: Sequence[GroupSend]) -> None:
+    """One attempt row per group message, none on one connection, in one INSERT. The sockets
+    that wrote its frames record their own rows (`record_progress`)."""
+    if not sends:
+        return
+    columns = [list(column) for column in zip(*sends, strict=True)]
+    with db.cursor() as cursor:
+        cursor.execute(GROUP_ATTEMPTS_SQL, [trigger, timezone.now(), detail[:200], *columns])

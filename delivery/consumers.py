@@ -1,8 +1,10 @@
 """The thread WebSocket. It parses and authorises; the ledger work goes through services.
 
 Ordering rule: join the group first, then backfill from the ledger, so no event can fall
-between the two. Per connection we keep `sent_seq`: a live event at or below it is a duplicate,
-one above `sent_seq + 1` reveals a gap that is healed from the ledger before it is sent.
+between the two. Per connection we keep `position`, the highest seq the client has (it said so
+with `?after=` or `resume`, or we wrote it): a live event at or below it is a duplicate, one
+above `position + 1` reveals a gap that is healed from the ledger before it is sent. What was
+actually written is recorded apart from it (`SocketProgress`): acks are checked against that.
 """
 
 import asyncio
@@ -12,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -21,7 +24,7 @@ from delivery.exceptions import DeliveryError, ThreadNotFound
 from delivery.fanout import group_name
 from delivery.heartbeats import heartbeats
 from delivery.models import Trigger
-from delivery.pacing import AckBatcher, FrameBudget
+from delivery.pacing import FrameBudget, SocketProgress
 from delivery.protocol import (
     Ack,
     CloseCode,
@@ -40,15 +43,19 @@ logger = logging.getLogger(__name__)
 thread_for_user = database_sync_to_async(selectors.thread_for_user)
 open_connection = database_sync_to_async(connections.open_connection)
 close_connection = database_sync_to_async(connections.close_connection)
-record_attempt = database_sync_to_async(connections.record_attempt)
+sent_watermark = database_sync_to_async(connections.sent_watermark)
 post_message = database_sync_to_async(services.post_message)
+
+# Gap-filling triggers: a socket writes only what its client does not have yet. A retry or a
+# replay is written again even at or below `position`; the client deduplicates it.
+FILLS_GAPS = (Trigger.LIVE, Trigger.HEAL)
+# After an ack the ledger could not vouch for, bogus acks are refused without a query.
+ACK_RECHECK_SECONDS = 1.0
 
 
 @database_sync_to_async
 def _ledger_position(thread_id: uuid.UUID) -> tuple[int, int, int | None]:
-    last = selectors.last_seq(thread_id=thread_id)
-    # An event committed and acked between the two reads must not put the watermark ahead.
-    watermark = min(selectors.acked_watermark(thread_id=thread_id), last)
+    last, watermark = selectors.ledger_position(thread_id=thread_id)
     return last, watermark, selectors.first_retained_seq(thread_id=thread_id)
 
 
@@ -62,10 +69,19 @@ class ThreadConsumer(AsyncWebsocketConsumer):
     thread_id: uuid.UUID
     connection_id: uuid.UUID | None = None
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # channels closes stale database connections before every handler: a hop to daphne's
+        # single database thread for each message, the live path's largest per-message cost.
+        # Every ORM call here goes through database_sync_to_async, which does it itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         # Accept first: a close code can only be sent on an open socket.
         await self.accept()
-        self.sent_seq = 0
+        self.position = 0
         try:
             await self.open()
         except Exception:
@@ -103,9 +119,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             )
         ).id
         metrics.live_connections.inc()
-        self.acks = AckBatcher(
-            self.thread_id, self.connection_id, floor=min(watermark, resume_from)
-        )
+        self.progress = SocketProgress(self.thread_id, self.connection_id, acked=watermark)
+        self.ack_floor, self.ack_checked = 0, 0.0  # what the ledger vouched for, and when
         self.budget = FrameBudget()
         self.last_pong = self.last_persisted = time.monotonic()
         await self.send_json(
@@ -147,32 +162,34 @@ class ThreadConsumer(AsyncWebsocketConsumer):
                 {"type": "resync", "from": after, "to": first_retained - 1, "reason": "retention"}
             )
             after = first_retained - 1
-        self.sent_seq = after
-        sent = await self.send_from_ledger(after + 1, last, Trigger.RESUME)
-        if sent:
-            await record_attempt(
-                thread_id=self.thread_id,
-                connection_id=self.connection_id,
-                trigger=Trigger.RESUME,
-                from_seq=after + 1,
-                to_seq=last,
-                event_count=sent,
-            )
+        self.position = after
+        await self.send_from_ledger(after + 1, last, Trigger.RESUME)
 
     async def send_from_ledger(self, first: int, last: int, trigger: str) -> int:
         chunk, sent = conf.limit("BACKFILL_CHUNK"), 0
         while first <= last:
             frames = await _events_between(self.thread_id, first, min(last, first + chunk - 1))
-            for frame in frames:
-                await self.send_event(frame, trigger)
+            await self.write_frames(frames, trigger)
             sent += len(frames)
             first += chunk
         return sent
 
-    async def send_event(self, frame: dict[str, Any], trigger: str) -> None:
-        await self.send(text_data=json.dumps(frame))
-        self.sent_seq = max(self.sent_seq, frame["seq"])
-        metrics.events_sent.labels(trigger=trigger).inc()
+    async def write_frames(self, frames: list[dict[str, Any]], trigger: str) -> None:
+        """Write frames and record them: one range per run of consecutive seqs."""
+        run_first = run_last = None
+        for frame in frames:
+            await self.send(text_data=json.dumps(frame))
+            seq = frame["seq"]
+            if run_last is not None and seq != run_last + 1:
+                self.progress.wrote(trigger, run_first, run_last)  # type: ignore[arg-type]
+                run_first = None
+            run_first = seq if run_first is None else run_first
+            run_last = seq
+            self.position = max(self.position, seq)
+        if run_last is not None:
+            self.progress.wrote(trigger, run_first, run_last)  # type: ignore[arg-type]
+        # Counted once per batch, not per event: this is the live path's inner loop.
+        metrics.events_sent.labels(trigger=trigger).inc(len(frames))
 
     async def ledger_events(self, message: dict[str, Any]) -> None:
         """Events from the thread's group: live ones, or a redelivery (retry, replay)."""
@@ -188,42 +205,40 @@ class ThreadConsumer(AsyncWebsocketConsumer):
 
     async def deliver(self, message: dict[str, Any]) -> None:
         trigger = message.get("trigger", Trigger.LIVE)
-        redelivery = trigger != Trigger.LIVE
-        sent = duplicates = 0
-        for frame in message["events"]:
+        frames = message["events"]
+        if trigger not in FILLS_GAPS:
+            await self.write_frames(frames, trigger)
+            metrics.redeliveries.labels(trigger=trigger).inc(len(frames))
+            return
+        fresh: list[dict[str, Any]] = []
+        duplicates = 0
+        for frame in frames:
             seq = frame["seq"]
-            if seq <= self.sent_seq and not redelivery:
+            expected = fresh[-1]["seq"] + 1 if fresh else self.position + 1
+            if seq < expected:
                 duplicates += 1
                 continue
-            if seq > self.sent_seq + 1:
+            if seq > expected:
+                await self.write_frames(fresh, trigger)
+                fresh = []
                 await self.heal(seq - 1)
-            await self.send(text_data=json.dumps(frame))
-            self.sent_seq = max(self.sent_seq, seq)
-            sent += 1
-        # Counted once per message, not per event: this is the live path's inner loop.
-        metrics.events_sent.labels(trigger=trigger).inc(sent)
+            fresh.append(frame)
+        await self.write_frames(fresh, trigger)
         if duplicates:
             metrics.duplicates_dropped.inc(duplicates)
-        if redelivery and sent:
-            metrics.redeliveries.labels(trigger=trigger).inc(sent)
+        if trigger == Trigger.HEAL and fresh:
+            metrics.redeliveries.labels(trigger=trigger).inc(len(fresh))
 
     async def heal(self, last: int) -> None:
-        first = self.sent_seq + 1
+        first = self.position + 1
         sent = await self.send_from_ledger(first, last, Trigger.HEAL)
         if sent < last - first + 1:
             await self.send_json(
                 {"type": "resync", "from": first - 1, "to": last, "reason": "retention"}
             )
+            self.position = max(self.position, last)
         metrics.gaps_healed.inc()
         metrics.gap_events_healed.inc(sent)
-        await record_attempt(
-            thread_id=self.thread_id,
-            connection_id=self.connection_id,
-            trigger=Trigger.HEAL,
-            from_seq=first,
-            to_seq=last,
-            event_count=sent,
-        )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.connection_id is None:
@@ -249,9 +264,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
 
     async def dispatch_frame(self, frame: Ack | Resume | Pong | Message) -> None:
         if isinstance(frame, Ack):
-            if frame.seq > self.sent_seq:
-                raise FrameError("ack_beyond_sent", f"seq {frame.seq} is beyond {self.sent_seq}")
-            self.acks.add(frame.seq)
+            await self.check_ack(frame.seq)
+            self.progress.ack(frame.seq)
         elif isinstance(frame, Resume):
             last, _, first_retained = await _ledger_position(self.thread_id)
             await self.resume(frame.after, last, first_retained)
@@ -259,6 +273,20 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             await self.on_pong()
         else:
             await post_message(thread=self.thread, text=frame.text, client_id=frame.client_id)
+
+    async def check_ack(self, seq: int) -> None:
+        """An ack may cover only what this user was sent: on this socket, or on any of their
+        connections as the ledger records it (another tab, an earlier socket)."""
+        if seq <= max(self.progress.sent_seq, self.ack_floor):
+            return
+        now = time.monotonic()
+        if now - self.ack_checked >= ACK_RECHECK_SECONDS:
+            self.ack_checked = now
+            self.ack_floor = await sent_watermark(thread_id=self.thread_id)
+            if seq <= self.ack_floor:
+                return
+        sent = max(self.progress.sent_seq, self.ack_floor)
+        raise FrameError("ack_beyond_sent", f"seq {seq} is beyond what was sent ({sent})")
 
     async def on_pong(self) -> None:
         self.last_pong = now = time.monotonic()
@@ -309,6 +337,6 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         connection_id, self.connection_id = self.connection_id, None
         heartbeats().discard(self)
         metrics.live_connections.dec()
-        await self.acks.close()
+        await self.progress.close()
         await self.channel_layer.group_discard(group_name(self.thread_id), self.channel_name)
         await close_connection(connection_id=connection_id, code=code, reason=reason, dead=dead)

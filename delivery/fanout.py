@@ -5,19 +5,17 @@ a failure here is counted and logged, never raised into the agent.
 """
 
 import asyncio
-import enum
 import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
-from django.db import DatabaseError, connection
-from django.utils import timezone
 
 from delivery import conf, metrics
+from delivery.connections import GroupSend
 from delivery.layers import GroupSendResult, LedgerRedisChannelLayer
-from delivery.models import Event, Trigger
+from delivery.models import Event, Outcome, Trigger
 from delivery.protocol import event_frame
 
 logger = logging.getLogger(__name__)
@@ -35,13 +33,6 @@ def events_message(events: Sequence[Event], *, trigger: str) -> dict[str, Any]:
         "trigger": trigger,
         "events": [event_frame(event, replay=replay) for event in events],
     }
-
-
-class Outcome(enum.Enum):
-    DELIVERED = "delivered"  # every channel in the group took the message
-    NO_LISTENERS = "no_listeners"  # nobody is connected: the events wait for a resume
-    DROPPED = "dropped"  # some channel was full
-    FAILED = "failed"  # the layer raised or timed out
 
 
 async def apublish(
@@ -112,45 +103,24 @@ def _outcome(thread_id: uuid.UUID, events: Sequence[Event], result: GroupSendRes
             result.channels,
         )
         return Outcome.DROPPED
-    return Outcome.DELIVERED if result.channels else Outcome.NO_LISTENERS
+    return Outcome.SENT if result.channels else Outcome.NO_LISTENERS
 
 
-def settle_live(settled: Sequence[tuple[uuid.UUID, Sequence[Event], Outcome]]) -> list[int]:
+def settle_live(settled: Sequence[tuple[uuid.UUID, Sequence[Event], str]]) -> list[GroupSend]:
     """Act on a publisher round: what each thread's fast-path message became.
 
-    Returns the events to mark sent (the publisher batches those marks). Nobody listening: the
-    events stay pending, waiting for the client's resume. Dropped or failed: a redelivery of
-    exactly that seq range is queued at once, whatever the events' state by then, because a
-    dropped *last* event of a burst has no later event to reveal its gap, and another socket's
-    ack must not hide a drop on this one.
+    Taken by every socket: nothing to write here, each socket records what it wrote. Nobody
+    listening: the events wait for the client's resume. Dropped or failed: a redelivery of
+    exactly that seq range is queued at once, because a dropped *last* event of a burst has no
+    later event to reveal its gap. Returns those misses, to be recorded as attempts.
     """
-    delivered: list[int] = []
+    missed = []
     for thread_id, events, outcome in settled:
-        if outcome is Outcome.DELIVERED:
-            delivered.extend(e.pk for e in events)
-        elif outcome in (Outcome.DROPPED, Outcome.FAILED):
-            request_redelivery(thread_id, events[0].seq, events[-1].seq)
-    return delivered
-
-
-MARK_SENT_SQL = """
-UPDATE delivery_event
-   SET state = 'sent', first_sent_at = %(now)s, last_sent_at = %(now)s, attempts = attempts + 1
- WHERE state = 'pending' AND id = ANY(ARRAY(
-       -- SKIP LOCKED: a row an ack write holds is being acknowledged and needs no `sent` mark;
-       -- waiting for it instead let a multi-row ack write and this one deadlock. The ARRAY
-       -- keeps the update on the primary key (a join against a CTE was planned as a scan).
-       SELECT id FROM delivery_event WHERE id = ANY(%(ids)s) AND state = 'pending'
-          FOR UPDATE SKIP LOCKED))
-"""
-
-
-def mark_sent(event_pks: Sequence[int]) -> None:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(MARK_SENT_SQL, {"ids": list(event_pks), "now": timezone.now()})
-    except DatabaseError:
-        logger.exception("could not mark %s fast-path event(s) sent", len(event_pks))
+        if outcome in (Outcome.DROPPED, Outcome.FAILED):
+            first, last = events[0].seq, events[-1].seq
+            missed.append(GroupSend(thread_id, first, last, outcome))
+            request_redelivery(thread_id, first, last)
+    return missed
 
 
 def request_redelivery(thread_id: uuid.UUID, first: int, last: int) -> None:

@@ -1,14 +1,28 @@
-"""The ledger: every agent event is a row here before it is anything else."""
+"""The ledger. Events are written once and never updated; delivery is kept as positions.
+
+- `Event` rows are append-only: one INSERT each, in a table partitioned by day
+  (`delivery/partitions.py`).
+- `Thread.acked_seq` and each `Connection`'s `sent_seq` / `acked_seq` are watermarks, the way
+  Kafka keeps a consumer group's offsets.
+- `DeliveryAttempt` (a send of a seq range), `AckRange` (the thread's ack watermark moving from
+  `above` to `upto` at a time) and `UndeliveredRange` (a range given up on, with its cause) are
+  ranges, one row per send round, ack flush or verdict, never one per event.
+
+An event's state (committed, sent, acked, undelivered) is derived from these
+(`delivery.selectors.event_statuses`).
+"""
 
 import uuid
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Thread(models.Model):
-    """A conversation. `last_seq` is the highest sequence number allocated in it."""
+    """A conversation: `last_seq` is the highest seq allocated, `acked_seq` the highest seq
+    below which every event was acknowledged on some connection of its owner."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -16,6 +30,7 @@ class Thread(models.Model):
     )
     title = models.CharField(max_length=200, blank=True)
     last_seq = models.BigIntegerField(default=0)
+    acked_seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -24,66 +39,56 @@ class Thread(models.Model):
             # The console's thread list pages by (created_at, id), newest first.
             models.Index(fields=["-created_at", "-id"], name="thread_recent_idx"),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(acked_seq__gte=0) & Q(acked_seq__lte=models.F("last_seq")),
+                name="thread_acked_within_allocated",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title or str(self.id)
 
-
-class EventState(models.TextChoices):
-    PENDING = "pending"
-    SENT = "sent"
-    ACKED = "acked"
-    UNDELIVERED = "undelivered"
-
-
-UNACKED_STATES = (EventState.PENDING, EventState.SENT)
+    @property
+    def unacked(self) -> int:
+        return self.last_seq - self.acked_seq
 
 
 class Event(models.Model):
-    """One agent event. `(thread, seq)` is unique and seqs are contiguous per thread."""
+    """One agent event, written once. `(thread, seq)` is unique and seqs are contiguous.
 
-    # No index of its own: the (thread, seq) unique index serves every lookup by thread, and
-    # each index is one more write on the emit path.
+    The table is partitioned by `created_at` (one partition a day), so its DDL lives in the
+    migrations and `delivery/partitions.py`, not here: the primary key in PostgreSQL is
+    `(thread_id, seq, created_at)` and `event_id` is unique with `created_at`. Django knows the
+    row by `event_id`. Nothing references an event row with a foreign key: audits keep a copy
+    (`AuditedEvent`), so retention can drop whole partitions.
+    """
+
+    event_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     thread = models.ForeignKey(
-        Thread, on_delete=models.CASCADE, related_name="events", db_index=False
+        Thread,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
+        db_constraint=False,
     )
     seq = models.BigIntegerField()
-    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     type = models.CharField(max_length=64)
     payload = models.JSONField(default=dict)
     critical = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    first_sent_at = models.DateTimeField(null=True, blank=True)
-    last_sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    acked_at = models.DateTimeField(null=True, blank=True)
-    state = models.CharField(max_length=16, choices=EventState.choices, default=EventState.PENDING)
-    undelivered_cause = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["thread", "seq"], name="event_thread_seq_uniq"),
-            models.CheckConstraint(condition=Q(seq__gte=1), name="event_seq_positive"),
-        ]
-        indexes = [
-            # The reconciler reads only this: its cost follows the unacknowledged set,
-            # not the ledger's size.
-            models.Index(
-                fields=["state", "last_sent_at"],
-                condition=Q(state__in=UNACKED_STATES),
-                name="event_unacked_idx",
-            ),
-            # A thread's unacknowledged tail: the resume point and the ack floor.
-            models.Index(
-                fields=["thread", "seq"],
-                condition=~Q(state="acked"),
-                name="event_open_thread_idx",
-            ),
-            models.Index(fields=["created_at"], name="event_created_idx"),
-        ]
+        managed = False
+        db_table = "delivery_event"
 
     def __str__(self) -> str:
         return f"{self.thread_id}#{self.seq} {self.type}"
+
+
+class Transport(models.TextChoices):
+    WEBSOCKET = "websocket"
+    LONGPOLL = "longpoll"
 
 
 class ConnectionState(models.TextChoices):
@@ -93,17 +98,21 @@ class ConnectionState(models.TextChoices):
 
 
 class Connection(models.Model):
-    """One WebSocket (or long-poll) session of a client on a thread."""
+    """One WebSocket, or one long-poll session, of a client on a thread, with its watermarks:
+    `sent_seq` (the highest seq written to it) and `acked_seq` (the highest its client acked)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="connections")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     channel_name = models.CharField(max_length=200, blank=True)
-    transport = models.CharField(max_length=16, default="websocket")
+    transport = models.CharField(
+        max_length=16, choices=Transport.choices, default=Transport.WEBSOCKET
+    )
     state = models.CharField(
         max_length=8, choices=ConnectionState.choices, default=ConnectionState.LIVE
     )
     resumed_from = models.BigIntegerField(null=True, blank=True)
+    sent_seq = models.BigIntegerField(default=0)
     acked_seq = models.BigIntegerField(default=0)
     opened_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
@@ -128,31 +137,140 @@ class Connection(models.Model):
 
 class Trigger(models.TextChoices):
     LIVE = "live"
-    RESUME = "resume"
     HEAL = "heal"
+    RESUME = "resume"
+    POLL = "poll"
     RETRY = "retry"
     REPLAY = "replay"
 
 
-class DeliveryAttempt(models.Model):
-    """A batch of events (a seq range) sent to a thread outside the plain live path."""
+class Outcome(models.TextChoices):
+    SENT = "sent", "written to the client"
+    NO_LISTENERS = "no_listeners", "nobody connected"
+    DROPPED = "dropped", "channel layer dropped it (channel full)"
+    FAILED = "failed", "channel layer failed"
 
-    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="attempts")
+
+class DeliveryAttempt(models.Model):
+    """One send of a seq range: written by the socket or poll that wrote the frames
+    (`connection` set, outcome `sent`), or by the sender of a group message that did not
+    reach every socket, or by a retry or replay round (`connection` empty).
+
+    Time-partitioned like `Event` (primary key `(id, created_at)` in PostgreSQL).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="attempts", db_constraint=False,
+        db_index=False,
+    )  # fmt: skip
     connection = models.ForeignKey(
-        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+        Connection,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="attempts",
+        db_constraint=False,
+        db_index=False,
     )
     trigger = models.CharField(max_length=8, choices=Trigger.choices)
-    from_seq = models.BigIntegerField()
-    to_seq = models.BigIntegerField()
-    event_count = models.PositiveIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.SENT)
+    created_at = models.DateTimeField(default=timezone.now)
     detail = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["thread", "created_at"], name="attempt_thread_time_idx")]
+        managed = False
+        db_table = "delivery_deliveryattempt"
 
     def __str__(self) -> str:
-        return f"{self.trigger} {self.from_seq}..{self.to_seq}"
+        return f"{self.trigger} {self.first_seq}..{self.last_seq} {self.outcome}"
+
+    @property
+    def event_count(self) -> int:
+        return self.last_seq - self.first_seq + 1
+
+
+class AckRange(models.Model):
+    """The thread's ack watermark moved from `above` to `upto` at `acked_at`: every event with
+    `above < seq <= upto` was first acknowledged then, on `connection`. Ranges of one thread
+    never overlap, so each event's ack time is one row. Time-partitioned like `Event`."""
+
+    id = models.BigAutoField(primary_key=True)
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="ack_ranges", db_constraint=False,
+        db_index=False,
+    )  # fmt: skip
+    connection = models.ForeignKey(
+        Connection,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="ack_ranges",
+        db_constraint=False,
+        db_index=False,
+    )
+    above = models.BigIntegerField()
+    upto = models.BigIntegerField()
+    acked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        managed = False
+        db_table = "delivery_ackrange"
+
+    def __str__(self) -> str:
+        return f"acked {self.above + 1}..{self.upto} at {self.acked_at}"
+
+
+class UndeliveredRange(models.Model):
+    """Seqs `first_seq..last_seq` were given up on (`cause`), and an alert was raised. A replay
+    reopens the range (`reopened_at`); an ack beyond `last_seq` settles it."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="undelivered")
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    cause = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopened_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["thread", "last_seq"],
+                condition=Q(reopened_at__isnull=True),
+                name="undelivered_open_idx",
+            ),
+            models.Index(fields=["created_at"], name="undelivered_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"undelivered {self.first_seq}..{self.last_seq}: {self.cause}"
+
+    @property
+    def event_count(self) -> int:
+        return self.last_seq - self.first_seq + 1
+
+
+class AuditedEvent(models.Model):
+    """A copy of an event that an audit (a replay, a content reveal) refers to. Retention
+    drops whole partitions of `Event`; the copy keeps the audited record answerable."""
+
+    event_id = models.UUIDField(primary_key=True)
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()
+    type = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    critical = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    preserved_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["thread", "seq"], name="audited_thread_seq_idx")]
+
+    def __str__(self) -> str:
+        return f"audited {self.thread_id}#{self.seq} {self.type}"
 
 
 class AccessToken(models.Model):
@@ -257,7 +375,7 @@ class ReplayItem(models.Model):
 
     replay = models.ForeignKey(ReplayRequest, on_delete=models.CASCADE, related_name="items")
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="replay_items")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="replay_items")
+    event_id = models.UUIDField()  # the event, and its copy in AuditedEvent
     seq = models.BigIntegerField()
     state_before = models.CharField(max_length=16)
     outcome = models.CharField(

@@ -1,5 +1,5 @@
-"""Per-connection pacing: cumulative acks written for all sockets at once, and a token bucket
-against flooding."""
+"""Per-connection pacing: what each socket sent and what its client acknowledged, written for
+all sockets at once; and a token bucket against flooding."""
 
 import asyncio
 import logging
@@ -11,89 +11,127 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from delivery import conf, connections
+from delivery.connections import Progress, SentRange
 from delivery.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
-record_acks = database_sync_to_async(connections.record_acks)
+record_progress = database_sync_to_async(connections.record_progress)
 
 
-class AckBatcher:
-    """A socket's cumulative ack: what the client acked, and what the ledger already has."""
+class SocketProgress:
+    """A connection's delivery record between writes: the seq ranges written to it (one range
+    per run of one trigger, however many frames), its sent watermark, and its client's
+    cumulative ack. `recorded_*` is what the ledger already has."""
 
     # One per open socket: slots keep idle connections small.
-    __slots__ = ("connection_id", "highest", "highest_at", "recorded", "thread_id")
+    __slots__ = (
+        "acked",
+        "acked_at",
+        "connection_id",
+        "recorded_ack",
+        "recorded_sent",
+        "sent",
+        "sent_seq",
+        "thread_id",
+    )
 
-    def __init__(self, thread_id: uuid.UUID, connection_id: uuid.UUID, *, floor: int) -> None:
+    def __init__(self, thread_id: uuid.UUID, connection_id: uuid.UUID, *, acked: int) -> None:
         self.thread_id = thread_id
         self.connection_id = connection_id
-        self.recorded = floor  # everything up to here is already acked in the ledger
-        self.highest = floor
-        self.highest_at: datetime | None = None  # when the highest ack arrived
+        self.sent: list[SentRange] = []
+        self.sent_seq = self.recorded_sent = 0
+        self.acked = self.recorded_ack = acked
+        self.acked_at: datetime | None = None
 
-    def add(self, seq: int) -> None:
-        if seq > self.highest:
-            self.highest, self.highest_at = seq, timezone.now()
-        if self.highest > self.recorded:
-            ack_writer().schedule(self)
+    def wrote(self, trigger: str, first: int, last: int) -> None:
+        """Frames `first..last` were written to the client."""
+        tail = self.sent[-1] if self.sent else None
+        if tail is not None and tail.trigger == trigger and tail.last + 1 == first:
+            self.sent[-1] = tail._replace(last=last)
+        else:
+            self.sent.append(SentRange(trigger, first, last, timezone.now()))
+        if last > self.sent_seq:
+            self.sent_seq = last
+        progress_writer().schedule(self)
 
-    def pending(self) -> connections.Ack | None:
-        if self.highest <= self.recorded:
+    def ack(self, seq: int) -> None:
+        if seq > self.acked:
+            self.acked, self.acked_at = seq, timezone.now()
+            progress_writer().schedule(self)
+
+    def take(self) -> Progress | None:
+        """What the next write carries; its ranges leave this socket until it `failed`."""
+        new_ack = self.acked > self.recorded_ack
+        if not self.sent and not new_ack and self.sent_seq <= self.recorded_sent:
             return None
-        at = self.highest_at or timezone.now()
-        return connections.Ack(self.thread_id, self.connection_id, self.recorded, self.highest, at)
+        sent, self.sent = self.sent, []
+        return Progress(
+            self.thread_id,
+            self.connection_id,
+            sent,
+            self.sent_seq,
+            self.acked if new_ack else 0,
+            self.acked_at or timezone.now(),
+        )
 
-    def written(self, upto: int) -> None:
-        self.recorded = max(self.recorded, upto)
+    def written(self, progress: Progress) -> None:
+        self.recorded_sent = max(self.recorded_sent, progress.sent_seq)
+        self.recorded_ack = max(self.recorded_ack, progress.acked_seq)
+
+    def failed(self, progress: Progress) -> None:
+        self.sent[:0] = progress.sent
 
     async def close(self) -> None:
-        """Write this socket's last acks now: the connection row is closed right after."""
-        ack_writer().discard(self)
-        await ack_writer().write([self])
+        """Write this socket's record now: the connection row is closed right after."""
+        progress_writer().discard(self)
+        await progress_writer().write([self])
 
 
-class AckWriter:
-    """One per event loop: every ACK_FLUSH_INTERVAL, one statement writes every socket's new
-    acks (a statement per socket made ack writes most of daphne's database work)."""
+class ProgressWriter:
+    """One per event loop: every ACK_FLUSH_INTERVAL, one statement writes every socket's
+    sends and acks (a statement per socket, or per event, made these writes most of the
+    ledger's cost)."""
 
     def __init__(self) -> None:
-        self.waiting: set[AckBatcher] = set()
+        self.waiting: set[SocketProgress] = set()
         self.task: asyncio.Task[None] | None = None
 
-    def schedule(self, batcher: AckBatcher) -> None:
-        self.waiting.add(batcher)
+    def schedule(self, socket: SocketProgress) -> None:
+        self.waiting.add(socket)
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
 
-    def discard(self, batcher: AckBatcher) -> None:
-        self.waiting.discard(batcher)
+    def discard(self, socket: SocketProgress) -> None:
+        self.waiting.discard(socket)
 
     async def _run(self) -> None:
         while self.waiting:
             await asyncio.sleep(conf.timing("ACK_FLUSH_INTERVAL"))
-            batchers, self.waiting = self.waiting, set()
-            await self.write(batchers)
+            sockets, self.waiting = self.waiting, set()
+            await self.write(sockets)
 
-    async def write(self, batchers: "set[AckBatcher] | list[AckBatcher]") -> None:
-        # An ack that arrives while this write runs schedules its socket for the next one.
-        acks = [(batcher, ack) for batcher in batchers if (ack := batcher.pending())]
-        if not acks:
+    async def write(self, sockets: "set[SocketProgress] | list[SocketProgress]") -> None:
+        # A send or ack that arrives while this write runs schedules its socket again.
+        batch = [(socket, record) for socket in sockets if (record := socket.take())]
+        if not batch:
             return
         try:
-            await record_acks([ack for _, ack in acks])
+            await record_progress([record for _, record in batch])
         except Exception:
-            # Retried with the next flush; until then the ledger shows these events unacked,
-            # which the reconciler treats as unacked.
-            logger.exception("ack write for %s socket(s) failed", len(acks))
-            for batcher, _ in acks:
-                self.schedule(batcher)
+            # Retried with the next flush; until then the ledger shows these events unacked
+            # (and maybe unsent), which the reconciler treats as such.
+            logger.exception("delivery record of %s socket(s) failed", len(batch))
+            for socket, record in batch:
+                socket.failed(record)
+                self.schedule(socket)
             return
-        for batcher, ack in acks:
-            batcher.written(ack.upto)
+        for socket, record in batch:
+            socket.written(record)
 
 
-# The running event loop's ack writer.
-ack_writer = PerLoop(AckWriter)
+# The running event loop's progress writer.
+progress_writer = PerLoop(ProgressWriter)
 
 
 class FrameBudget:

@@ -2,17 +2,18 @@
 
 `emit` commits and returns; on commit it hands the batch to `enqueue`. The publisher sends
 what is queued in rounds: the batches of one thread in a round become one channel-layer message
-(seq order), and all threads' messages go out together (`fanout.apublish_many`). What was
-delivered is marked `sent` in one UPDATE as soon as the queue runs dry, or every MARK_INTERVAL
-while it does not. Under load a round carries many emits, so the layer and the ledger see far
-fewer round trips than events; when idle a round is a single emit.
+(seq order), and all threads' messages go out together (`fanout.apublish_many`). Nothing is written
+for a message every socket took: each socket records the frames it wrote (delivery/pacing.py).
+A message that was dropped or failed is recorded as one attempt row and redelivered. Under load
+a round carries many emits, so the layer and daphne see far fewer messages than events; when
+idle a round is a single emit.
 
 Sync code that must send something itself (redelivery, replay) runs its coroutine here with
 `call`, instead of `async_to_sync`, which builds a new event loop, and so a new Redis
 connection, on every call.
 
-If the process dies with batches still queued, their events stay `pending` in the ledger: the
-reconciler sends them to any live connection (DESIGN "Reconcile"), and a client's resume does.
+If the process dies with batches still queued, their events stay unsent: the reconciler sends
+them to any live connection (DESIGN "Reconcile"), and a client's resume does.
 """
 
 import asyncio
@@ -25,17 +26,15 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from channels.layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, channel_layers
 from django.core.signals import setting_changed
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
+from django.db import connections as databases
 
-from delivery import metrics
-from delivery.models import Event
-
-if TYPE_CHECKING:
-    from delivery.fanout import Outcome
+from delivery import connections, metrics
+from delivery.models import Event, Trigger
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ class Call(NamedTuple):
 
 
 MAX_ROUND = 10_000  # queued items one round takes at most
-MARK_INTERVAL = 0.1  # seconds a busy publisher may hold `sent` marks to write them together
 DRAIN_ON_EXIT = 5.0  # seconds an exiting process waits for its queued batches
 
 
@@ -62,8 +60,6 @@ class Publisher:
         self._queue: queue.SimpleQueue[Batch | Call] = queue.SimpleQueue()
         self._layer: BaseChannelLayer | None = None
         self.rounds = self.batches = 0  # for benchmarks: how much rounds coalesce
-        self._marks: list[int] = []  # delivered events not yet marked sent
-        self._awaiting_marks = 0  # batches whose marks are in `_marks`
 
     def enqueue(self, thread_id: uuid.UUID, events: Sequence[Event]) -> None:
         """Queue a committed batch for the fast path. Never blocks on Redis or the ledger."""
@@ -72,7 +68,7 @@ class Publisher:
             self._unfinished += 1
         self._queue.put((thread_id, events, time.monotonic()))
 
-    def send(self, thread_id: uuid.UUID, events: Sequence[Event], *, trigger: str) -> "Outcome":
+    def send(self, thread_id: uuid.UUID, events: Sequence[Event], *, trigger: str) -> str:
         """Send `events` now, from sync code, on the publisher's loop, and say what became of it."""
         from delivery import fanout
 
@@ -91,7 +87,7 @@ class Publisher:
     def close_ledger_connection(self) -> None:
         """Close the publisher thread's database connection (tests drop their database)."""
         if self._pid == os.getpid():
-            self.call(connections.close_all, timeout=10)
+            self.call(databases.close_all, timeout=10)
 
     @property
     def layer(self) -> BaseChannelLayer:
@@ -106,7 +102,7 @@ class Publisher:
             self._layer = None
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until every queued batch is sent and settled; False on timeout."""
+        """Block until every queued batch is sent and its misses recorded; False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._unfinished == 0, timeout)
 
@@ -119,7 +115,6 @@ class Publisher:
                 return
             self._unfinished = 0
             self._queue = queue.SimpleQueue()
-            self._marks, self._awaiting_marks = [], 0
             self._layer = None  # a forked child must not share its parent's connections
             threading.Thread(target=self._run, name="ledgerline-publisher", daemon=True).start()
             self._pid = os.getpid()
@@ -127,7 +122,7 @@ class Publisher:
     def _run(self) -> None:
         # The loop runs only while a round is on the wire, so between rounds this thread may
         # use the ORM (Django refuses sync queries in a thread whose loop is running).
-        loop, marked = asyncio.new_event_loop(), time.monotonic()
+        loop = asyncio.new_event_loop()
         while True:
             items = [self._queue.get()]
             while len(items) < MAX_ROUND:
@@ -142,11 +137,6 @@ class Publisher:
             for item in items:
                 if isinstance(item, Call):
                     self._run_call(loop, item)
-            # Marks are written as soon as the queue runs dry; a busy publisher writes them
-            # at most MARK_INTERVAL apart, one UPDATE for every round in between.
-            if self._queue.empty() or time.monotonic() - marked >= MARK_INTERVAL:
-                self._write_marks()
-                marked = time.monotonic()
 
     def _run_call(self, loop: asyncio.AbstractEventLoop, call: Call) -> None:
         work, future = call
@@ -161,23 +151,17 @@ class Publisher:
 
         try:
             settled = loop.run_until_complete(_publish_round(self.layer, batches))
-            close_old_connections()
-            self._marks.extend(fanout.settle_live(settled))
+            missed = fanout.settle_live(settled)
+            if missed:
+                close_old_connections()
+                connections.record_group_sends(
+                    trigger=Trigger.LIVE, detail="fast path", sends=missed
+                )
         except Exception:
             # The events are committed; the reconciler and the client's resume deliver them.
             logger.exception("fast-path round of %s batch(es) failed", len(batches))
-        self._awaiting_marks += len(batches)
-
-    def _write_marks(self) -> None:
-        from delivery import fanout
-
-        marks, self._marks = self._marks, []
-        if marks:
-            close_old_connections()
-            fanout.mark_sent(marks)
         with self._idle:
-            self._unfinished -= self._awaiting_marks
-            self._awaiting_marks = 0
+            self._unfinished -= len(batches)
             self._idle.notify_all()
 
 

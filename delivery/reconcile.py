@@ -1,30 +1,34 @@
 """The reconciler: what was sent against what was acknowledged (DESIGN "Reconcile").
 
-One `reconcile()` call, run by Celery beat every RECONCILE_INTERVAL seconds, does one sweep:
+One `reconcile()` call, run by Celery beat every RECONCILE_INTERVAL seconds, does one sweep.
+For every thread with a live WebSocket and events above its acked watermark:
 
-1. `pending` events of threads with a live connection are sent (a fast path failed or dropped);
-2. `sent` events unacknowledged past ACK_DEADLINE * 2^(attempts-1) are sent again to threads
-   with a live connection, or marked `undelivered` once RETRY_BUDGET sends went unanswered;
-3. runs with no terminal event after RUN_TIMEOUT are closed with `agent_failed` (delivery.runs);
-4. live connection rows whose heartbeat stopped are marked dead;
-5. its own heartbeat row is written.
+1. events some live socket was never sent (a fast path failed, dropped, or died with its
+   process) go to the thread's group as a `heal` once the first is older than the grace: each
+   socket writes only what it lacks;
+2. the unacknowledged head of the thread, sent but not acked past
+   ACK_DEADLINE * 2^(sends-1), is sent again as a `retry`; once RETRY_BUDGET sends went
+   unanswered, the sent range is recorded as an UndeliveredRange, with an alert.
 
-Events of threads with no live connection are left alone: they are "waiting for client" and
-go out on resume. Every batch is claimed with `FOR UPDATE SKIP LOCKED`, so two reconcilers
-(or two overlapping runs) split the work and never send or count an event twice. Candidate
-rows are found through the partial index `event_unacked_idx`: the cost follows the unacked set,
-not the size of the ledger.
+Then runs with no terminal event after RUN_TIMEOUT are closed (delivery.runs), connections
+whose heartbeat (or polls) stopped are marked dead, and the sweep's heartbeat row is written.
+
+Threads with no live socket are left alone: their events wait for the client's resume. The
+candidates come from `connection_live_idx`, so a sweep's cost follows the live, unacknowledged
+work, not the ledger's size. Every decision is read from watermarks and ranges; nothing
+per event is written. Two reconcilers split the work: each thread is claimed with a
+transaction-scoped advisory try-lock (a SKIP LOCKED that never blocks the emit path's row lock)
+and its attempts are read again under it, so a retry is never sent or counted twice.
 """
 
 import logging
 import time
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -32,32 +36,55 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from delivery import conf, fanout, metrics, redelivery, runs, signals
-from delivery.models import Connection, Event, ReconcilerHeartbeat
+from delivery.models import Connection, Event, Outcome, ReconcilerHeartbeat, Trigger
+from delivery.models import UndeliveredRange as Undelivered
 
 logger = logging.getLogger(__name__)
 
 RECONCILER = "reconciler"
-BATCH = 500
+BATCH = 500  # threads claimed per transaction, and events per message
 MAX_BATCHES = 20
-# A pending event this young may still be on its own fast path; leave it to that first.
-PENDING_GRACE = 0.5
 MAX_BACKOFF_EXPONENT = 6
+LOCK_NAMESPACE = 1701  # pg_try_advisory_xact_lock(namespace, hashtext(thread id))
 
-_LIVE = (
-    "EXISTS (SELECT 1 FROM delivery_connection c"
-    " WHERE c.thread_id = e.thread_id AND c.state = 'live')"
-)
-PENDING_SQL = f"""
-    SELECT e.* FROM delivery_event e
-     WHERE e.state = 'pending' AND e.created_at < %(grace)s AND {_LIVE}
-     ORDER BY e.thread_id, e.seq LIMIT %(batch)s FOR UPDATE OF e SKIP LOCKED"""  # noqa: S608
-DUE_SQL = f"""
-    SELECT e.* FROM delivery_event e
-     WHERE e.state = 'sent' AND e.last_sent_at < %(cutoff)s
-       AND e.last_sent_at + make_interval(secs => %(deadline)s
-           * power(2, LEAST(GREATEST(e.attempts, 1) - 1, %(cap)s))) < %(now)s
-       AND {_LIVE}
-     ORDER BY e.last_sent_at LIMIT %(batch)s FOR UPDATE OF e SKIP LOCKED"""  # noqa: S608
+CANDIDATES_SQL = """
+    SELECT DISTINCT t.id FROM delivery_connection c JOIN delivery_thread t ON t.id = c.thread_id
+     WHERE c.state = 'live' AND c.transport = 'websocket' AND t.acked_seq < t.last_seq
+       AND t.id > %(after)s
+     ORDER BY t.id LIMIT %(batch)s"""
+CLAIM_SQL = """
+    SELECT id FROM unnest(%s::uuid[]) AS id
+     WHERE pg_try_advisory_xact_lock(%s, hashtext(id::text))"""
+# Under the claim: each thread's watermarks, its open undelivered ceiling, what its live
+# sockets were sent (a socket that resumed has what it resumed from), and since when the first
+# event some socket lacks has waited.
+STATE_SQL = """
+    SELECT t.id, t.acked_seq, t.last_seq, COALESCE(u.upto, 0), s.least, s.most,
+           (SELECT e.created_at FROM delivery_event e
+             WHERE e.thread_id = t.id
+               AND e.seq = GREATEST(s.least, t.acked_seq, COALESCE(u.upto, 0)) + 1 LIMIT 1)
+      FROM delivery_thread t
+     CROSS JOIN LATERAL (
+           SELECT min(GREATEST(c.sent_seq, COALESCE(c.resumed_from, 0))) AS least,
+                  max(c.sent_seq) AS most
+             FROM delivery_connection c
+            WHERE c.thread_id = t.id AND c.state = 'live' AND c.transport = 'websocket') s
+      LEFT JOIN LATERAL (
+           SELECT max(r.last_seq) AS upto FROM delivery_undeliveredrange r
+            WHERE r.thread_id = t.id AND r.reopened_at IS NULL AND r.last_seq > t.acked_seq) u
+           ON true
+     WHERE t.id = ANY(%s) AND s.least IS NOT NULL"""
+# The attempts covering each thread's head, or the first event a socket lacks.
+ATTEMPTS_SQL = """
+    SELECT a.thread_id, a.trigger, a.connection_id IS NULL, a.outcome, a.created_at,
+           a.first_seq, a.last_seq
+      FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS h(thread_id, head, upto)
+      JOIN delivery_deliveryattempt a
+        ON a.thread_id = h.thread_id AND a.last_seq >= h.head AND a.first_seq <= h.upto"""
+EVENTS_SQL = """
+    SELECT e.* FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS r(thread_id, first, last)
+      JOIN delivery_event e ON e.thread_id = r.thread_id AND e.seq BETWEEN r.first AND r.last
+     ORDER BY e.thread_id, e.seq"""
 
 
 @dataclass
@@ -70,12 +97,63 @@ class ReconcileReport:
     duration: float = 0.0
 
 
+class Sent(NamedTuple):
+    trigger: str
+    group: bool  # a message to the thread's group, not frames a socket wrote
+    outcome: str
+    at: datetime
+    first: int
+    last: int
+
+    def covers(self, seq: int) -> bool:
+        return self.first <= seq <= self.last
+
+
+@dataclass
+class ThreadState:
+    """One live thread's delivery, read under its claim."""
+
+    id: uuid.UUID
+    acked: int
+    last: int
+    lost_upto: int  # the highest seq of an open undelivered range, or 0
+    least: int  # the lowest position of its live sockets
+    most: int  # the highest sent watermark of its live sockets
+    unsent_since: datetime | None
+    attempts: list[Sent] = field(default_factory=list)
+
+    @property
+    def head(self) -> int:
+        """The first seq still owed: above the acked watermark and any range given up on."""
+        return max(self.acked, self.lost_upto) + 1
+
+    @property
+    def unsent(self) -> int:
+        """The first seq some live socket was never sent."""
+        return max(self.least, self.head - 1) + 1
+
+
+@dataclass
+class Plan:
+    heal: list[tuple[ThreadState, int, int]] = field(default_factory=list)
+    retry: list[tuple[ThreadState, int, int]] = field(default_factory=list)
+    give_up: list[tuple[ThreadState, int, int]] = field(default_factory=list)
+
+
 def reconcile(*, name: str = RECONCILER) -> ReconcileReport:
     """One idempotent sweep. Safe to run concurrently with itself on any number of workers."""
     started, clock = timezone.now(), time.monotonic()
     report = ReconcileReport()
-    report.pending_sent = send_pending()
-    report.retried, report.undelivered = retry_unacked()
+    after = uuid.UUID(int=0)
+    for _ in range(MAX_BATCHES):
+        ids = _candidates(after)
+        if not ids:
+            break
+        with transaction.atomic():
+            _reconcile_batch(ids, report)
+        after = ids[-1]
+        if len(ids) < BATCH:
+            break
     report.runs_closed, checked_until = runs.close_stalled_runs(since=_runs_cursor(name))
     report.connections_dead = mark_dead_connections()
     report.duration = time.monotonic() - clock
@@ -87,122 +165,122 @@ def reconcile(*, name: str = RECONCILER) -> ReconcileReport:
     return report
 
 
-def _claim(sql: str, params: dict[str, Any]) -> list[Event]:
-    """Lock and read one batch of candidates in one statement, by thread and seq."""
-    claimed = list(Event.objects.raw(sql, {**params, "batch": BATCH}))
-    return sorted(claimed, key=lambda event: (event.thread_id, event.seq))
+def _candidates(after: uuid.UUID) -> list[uuid.UUID]:
+    with connection.cursor() as cursor:
+        cursor.execute(CANDIDATES_SQL, {"after": after, "batch": BATCH})
+        return [row[0] for row in cursor.fetchall()]
 
 
-def _by_thread(events: list[Event]) -> dict[uuid.UUID, list[Event]]:
-    grouped: dict[uuid.UUID, list[Event]] = defaultdict(list)
-    for event in events:
-        grouped[event.thread_id].append(event)
-    return grouped
+def _reconcile_batch(ids: list[uuid.UUID], report: ReconcileReport) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, [ids, LOCK_NAMESPACE])
+        claimed = [row[0] for row in cursor.fetchall()]
+        if not claimed:
+            return
+        cursor.execute(STATE_SQL, [claimed])
+        states = [ThreadState(*row) for row in cursor.fetchall()]
+        states = [s for s in states if s.head <= s.last]
+        if not states:
+            return
+        columns = [[s.id for s in states], [s.head for s in states], [s.unsent for s in states]]
+        cursor.execute(ATTEMPTS_SQL, columns)
+        by_thread = {s.id: s for s in states}
+        for thread_id, *attempt in cursor.fetchall():
+            by_thread[thread_id].attempts.append(Sent(*attempt))
+    plan = _plan(states, timezone.now())
+    report.undelivered += give_up(plan.give_up)
+    report.pending_sent += _send(plan.heal, Trigger.HEAL, "unsent to a live socket (reconciler)")
+    report.retried += _send(plan.retry, Trigger.RETRY, "unacked past the ack deadline (reconciler)")
 
 
-def send_pending() -> int:
-    """Send `pending` events of live threads as a retry. Returns how many the layer took."""
-    sent = 0
-    for _ in range(MAX_BATCHES):
-        grace = timezone.now() - timedelta(seconds=PENDING_GRACE)
-        with transaction.atomic():
-            claimed = _claim(PENDING_SQL, {"grace": grace})
-            progressed = _resend(
-                list(_by_thread(claimed).items()),
-                detail="pending: fast path failed or dropped (reconciler)",
-            )
-        sent += progressed
-        if len(claimed) < BATCH or not progressed:
-            break
-    return sent
-
-
-def retry_unacked() -> tuple[int, int]:
-    """Resend overdue unacked events to live threads; exhaust the budget into `undelivered`."""
-    retried = undelivered = 0
+def _plan(states: list[ThreadState], now: datetime) -> Plan:
     deadline, budget = conf.timing("ACK_DEADLINE"), conf.limit("RETRY_BUDGET")
-    for _ in range(MAX_BATCHES):
-        with transaction.atomic():
-            claimed = _claim(DUE_SQL, due_params(timezone.now(), deadline))
-            batch_retried, batch_undelivered = _retry_batch(claimed, budget)
-        retried, undelivered = retried + batch_retried, undelivered + batch_undelivered
-        if len(claimed) < BATCH or not (batch_retried or batch_undelivered):
-            break
-    return retried, undelivered
+    grace = now - timedelta(seconds=pending_grace())
+    plan = Plan()
+    for state in states:
+        unsent = state.unsent
+        if (
+            unsent <= state.last
+            and state.unsent_since is not None
+            and state.unsent_since < grace
+            and not any(a.group and a.at >= grace and a.covers(unsent) for a in state.attempts)
+        ):
+            plan.heal.append((state, unsent, min(state.last, unsent + BATCH - 1)))
+        head = [a for a in state.attempts if a.covers(state.head)]
+        sends = [a for a in head if a.outcome == Outcome.SENT]
+        if not sends:
+            continue  # the head was never sent: the heal above covers it
+        replayed = max((a.at for a in head if a.trigger == Trigger.REPLAY), default=None)
+        retries = sum(
+            1
+            for a in sends
+            if a.trigger == Trigger.RETRY and a.group and (replayed is None or a.at > replayed)
+        )
+        last_sent = max(a.at for a in sends)
+        wait = deadline * 2 ** min(retries, MAX_BACKOFF_EXPONENT)
+        if last_sent + timedelta(seconds=wait) >= now:
+            continue
+        if retries + 1 >= budget:
+            upto = max(state.most, *(a.last for a in sends))
+            plan.give_up.append((state, state.head, min(max(upto, state.head), state.last)))
+        else:
+            plan.retry.append((state, state.head, min(state.last, state.head + BATCH - 1)))
+    return plan
 
 
-def due_params(now: datetime, deadline: float) -> dict[str, Any]:
-    """DUE_SQL's parameters at `now` (all but the batch size)."""
-    return {
-        "now": now,
-        "cutoff": now - timedelta(seconds=deadline),
-        "deadline": deadline,
-        "cap": MAX_BACKOFF_EXPONENT,
-    }
+def pending_grace() -> float:
+    """Seconds an unsent event may wait before the reconciler sends it: its fast path may
+    still be on the wire, and a socket's sends reach the ledger once per flush interval."""
+    return 2 * conf.timing("ACK_FLUSH_INTERVAL") + 0.5
 
 
-def _retry_batch(claimed: list[Event], budget: int) -> tuple[int, int]:
-    grouped = _by_thread(claimed)
-    spent = _split(grouped, lambda event: event.attempts >= budget)
-    again = _split(grouped, lambda event: event.attempts < budget)
-    undelivered = mark_undelivered(spent, cause=f"no ack after {budget} sends")
-    retried = _resend(list(again.items()), detail="unacked past the ack deadline (reconciler)")
-    return retried, undelivered
-
-
-def _split(
-    grouped: dict[uuid.UUID, list[Event]], keep: Callable[[Event], bool]
-) -> dict[uuid.UUID, list[Event]]:
-    kept = {thread_id: [e for e in events if keep(e)] for thread_id, events in grouped.items()}
-    return {thread_id: events for thread_id, events in kept.items() if events}
-
-
-def _resend(batches: list[tuple[uuid.UUID, list[Event]]], *, detail: str) -> int:
-    """Resend every thread's batch at once; returns how many events the layer took."""
-    took = redelivery.resend_many(batches, detail=detail)
+def _send(ranges: list[tuple[ThreadState, int, int]], trigger: str, detail: str) -> int:
+    """One message per thread, all at once; returns how many events the layer took."""
+    if not ranges:
+        return 0
+    batches = _load(ranges)
+    took = redelivery.resend_many(batches, trigger=trigger, detail=detail)
     return sum(len(events) for (_, events), ok in zip(batches, took, strict=True) if ok)
 
 
-UNDELIVERED_SQL = """
-    UPDATE delivery_event SET state = 'undelivered', undelivered_cause = %s
-     WHERE id = ANY(%s) AND state = 'sent'
- RETURNING thread_id"""
+def _load(ranges: list[tuple[ThreadState, int, int]]) -> list[tuple[uuid.UUID, list[Event]]]:
+    columns = [[s.id for s, _, _ in ranges], [f for _, f, _ in ranges], [t for *_, t in ranges]]
+    grouped: dict[uuid.UUID, list[Event]] = defaultdict(list)
+    for event in Event.objects.raw(EVENTS_SQL, columns):
+        grouped[event.thread_id].append(event)
+    return [(state.id, grouped[state.id]) for state, _, _ in ranges]
 
 
-def mark_undelivered(events: dict[uuid.UUID, list[Event]], *, cause: str) -> int:
-    """Flag events `undelivered` with a cause in one statement, count them, and fire
-    `event_undelivered` once per thread."""
-    if not events:
+def give_up(ranges: list[tuple[ThreadState, int, int]]) -> int:
+    """Record each range as undelivered with its cause, count it, and fire
+    `event_undelivered` after commit, once per range."""
+    if not ranges:
         return 0
-    with connection.cursor() as cursor:
-        pks = [event.pk for thread_events in events.values() for event in thread_events]
-        cursor.execute(UNDELIVERED_SQL, [cause[:200], pks])
-        counts = Counter(thread_id for (thread_id,) in cursor.fetchall())
-    for thread_id, count in counts.items():
-        _report_undelivered(thread_id, events[thread_id], count, cause)
-    return sum(counts.values())
-
-
-def _report_undelivered(thread_id: uuid.UUID, events: list[Event], count: int, cause: str) -> None:
-    seqs = [e.seq for e in events]
-    metrics.silent_failures.labels(kind="unacked").inc(count)
-    logger.error(
-        "thread %s: %s event(s) undelivered (seq %s..%s): %s",
-        thread_id,
-        count,
-        seqs[0],
-        seqs[-1],
-        cause,
+    cause = f"no ack after {conf.limit('RETRY_BUDGET')} sends"
+    Undelivered.objects.bulk_create(
+        Undelivered(thread_id=state.id, first_seq=first, last_seq=last, cause=cause)
+        for state, first, last in ranges
     )
-    transaction.on_commit(
-        partial(
-            signals.event_undelivered.send,
-            sender=Event,
-            thread_id=thread_id,
-            seqs=seqs,
-            cause=cause,
+    total = 0
+    for state, first, last in ranges:
+        count = last - first + 1
+        total += count
+        metrics.silent_failures.labels(kind="unacked").inc(count)
+        logger.error(
+            "thread %s: %s event(s) undelivered (seq %s..%s): %s",
+            state.id, count, first, last, cause,
+        )  # fmt: skip
+        transaction.on_commit(
+            partial(
+                signals.event_undelivered.send,
+                sender=Undelivered,
+                thread_id=state.id,
+                first=first,
+                last=last,
+                cause=cause,
+            )
         )
-    )
+    return total
 
 
 def dead_connection_bound() -> float:
@@ -210,7 +288,8 @@ def dead_connection_bound() -> float:
 
     The consumer writes `last_seen_at` at most every HEARTBEAT_PERSIST_INTERVAL and closes a
     silent socket itself after PING_TIMEOUT; a row older than both (plus one ping) belongs to
-    a socket whose process died or hung.
+    a socket whose process died or hung. A long-poll session is seen on each poll, so it gets
+    one long poll more.
     """
     return (
         conf.timing("PING_TIMEOUT")
@@ -221,8 +300,10 @@ def dead_connection_bound() -> float:
 
 DEAD_SQL = """
     UPDATE delivery_connection SET state = 'dead', closed_at = now(),
-           close_reason = 'heartbeat stopped (reconciler)'
-     WHERE state = 'live' AND last_seen_at < %s
+           close_reason = CASE transport WHEN 'longpoll' THEN 'polls stopped (reconciler)'
+                          ELSE 'heartbeat stopped (reconciler)' END
+     WHERE state = 'live'
+       AND last_seen_at < CASE transport WHEN 'longpoll' THEN %s ELSE %s END
  RETURNING thread_id, channel_name"""
 
 
@@ -232,9 +313,11 @@ def mark_dead_connections() -> int:
     A crashed daphne leaves its channels in the thread's group; the layer would keep queueing
     for them until `capacity` and then report every send to that thread as a drop.
     """
-    cutoff = timezone.now() - timedelta(seconds=dead_connection_bound())
+    bound = dead_connection_bound()
+    now = timezone.now()
+    polls = now - timedelta(seconds=bound + conf.timing("LONG_POLL_SECONDS"))
     with connection.cursor() as cursor:
-        cursor.execute(DEAD_SQL, [cutoff])
+        cursor.execute(DEAD_SQL, [polls, now - timedelta(seconds=bound)])
         dead = [(thread_id, channel) for thread_id, channel in cursor.fetchall()]
     if not dead:
         return 0
@@ -264,29 +347,24 @@ def _runs_cursor(name: str) -> datetime | None:
     )
 
 
+HEARTBEAT_SQL = """
+    INSERT INTO delivery_reconcilerheartbeat AS h
+        (name, last_started_at, last_finished_at, last_duration, runs_checked_until, last_report)
+    VALUES (%s, %s, now(), %s, %s, %s)
+    ON CONFLICT (name) DO UPDATE SET
+        last_started_at = EXCLUDED.last_started_at,
+        last_finished_at = EXCLUDED.last_finished_at,
+        last_duration = EXCLUDED.last_duration,
+        runs_checked_until = GREATEST(h.runs_checked_until, EXCLUDED.runs_checked_until),
+        last_report = EXCLUDED.last_report"""
+
+
 def record_heartbeat(
     *, name: str, started: datetime, report: ReconcileReport, runs_checked_until: datetime
 ) -> None:
     """Upsert the reconciler's heartbeat; the stalled-run cursor only ever moves forward."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO delivery_reconcilerheartbeat AS h
-                (name, last_started_at, last_finished_at, last_duration, runs_checked_until,
-                 last_report)
-            VALUES (%s, %s, now(), %s, %s, %s)
-            ON CONFLICT (name) DO UPDATE SET
-                last_started_at = EXCLUDED.last_started_at,
-                last_finished_at = EXCLUDED.last_finished_at,
-                last_duration = EXCLUDED.last_duration,
-                runs_checked_until = GREATEST(h.runs_checked_until, EXCLUDED.runs_checked_until),
-                last_report = EXCLUDED.last_report
-            """,
-            [name, started, report.duration, runs_checked_until, _json(asdict(report))],
-        )
-
-
-def _json(data: dict[str, object]) -> str:
     import json
 
-    return json.dumps(data)
+    params: list[Any] = [name, started, report.duration, runs_checked_until]
+    with connection.cursor() as cursor:
+        cursor.execute(HEARTBEAT_SQL, [*params, json.dumps(asdict(report))])

@@ -4,11 +4,13 @@ A replay is planned from a scope (one event, a seq range, a thread's undelivered
 undelivered events of a set of threads), shown as a dry run, then requested with a reason. The
 request freezes the plan as ReplayItem rows; a Celery job (`delivery.tasks.run_replay`) sends them
 through the normal fast path with `trigger="replay"`, so clients see `replay: true` frames, and
-records one DeliveryAttempt(trigger=replay) per batch and an outcome per event.
+records one DeliveryAttempt(trigger=replay) per batch and an outcome per event. Every event
+a replay names is copied to AuditedEvent when it is requested, so retention cannot take it.
 
-Replayed events that are not yet acknowledged become `sent` with a fresh retry budget: the
-reconciler keeps retrying them on live connections, and a client that is away gets them on its
-next connect (the resume starts at the acked watermark).
+A replay reopens the undelivered ranges it covers, and the reconciler counts retries only
+after the replay's send: replayed events that stay unacknowledged get a fresh retry budget on
+live connections, and a client that is away gets them on its next connect (the resume starts
+at the acked watermark). Earlier attempts are kept: a replay adds rows, it overwrites none.
 """
 
 import logging
@@ -19,23 +21,26 @@ from functools import partial
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Case, F, QuerySet, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from delivery import connections, fanout
+from delivery import audit, connections, selectors
+from delivery.connections import GroupSend
 from delivery.exceptions import ReplayError
 from delivery.models import (
+    AuditedEvent,
     Connection,
     ConnectionState,
     Event,
-    EventState,
+    Outcome,
     ReplayItem,
     ReplayOutcome,
     ReplayRequest,
     ReplayScope,
     ReplayState,
     Thread,
+    Trigger,
+    UndeliveredRange,
 )
 from delivery.publisher import publisher
 
@@ -43,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 MAX_EVENTS = 5000
 BATCH = 200
-NOT_ACKED = (EventState.PENDING, EventState.SENT, EventState.UNDELIVERED)
 
 
 @dataclass
@@ -69,12 +73,26 @@ def _plan(scope: str, detail: dict[str, str], events: QuerySet[Event]) -> Replay
     rows = list(events.order_by("thread_id", "seq")[: MAX_EVENTS + 1])
     plan = ReplayPlan(scope=scope, detail=detail, events=rows[:MAX_EVENTS])
     plan.truncated = len(rows) > MAX_EVENTS
+    _attach_statuses(plan.events)
     plan.online = set(
         Connection.objects.filter(
             thread_id__in=plan.thread_ids, state=ConnectionState.LIVE
         ).values_list("thread_id", flat=True)
     )
     return plan
+
+
+def _attach_statuses(events: list[Event]) -> None:
+    """Each event's derived status as `event.status` (the dry run shows it)."""
+    by_thread: dict[uuid.UUID, list[Event]] = {}
+    for event in events:
+        by_thread.setdefault(event.thread_id, []).append(event)
+    for thread in Thread.objects.filter(pk__in=list(by_thread)):
+        statuses = selectors.event_statuses(
+            thread=thread, seqs=[e.seq for e in by_thread[thread.pk]]
+        )
+        for event in by_thread[thread.pk]:
+            event.status = statuses[event.seq]  # type: ignore[attr-defined]
 
 
 def plan_event(*, event_id: uuid.UUID | str) -> ReplayPlan:
@@ -94,12 +112,24 @@ def plan_range(*, thread_id: uuid.UUID | str, first: int, last: int) -> ReplayPl
     return _plan(ReplayScope.RANGE, detail, events)
 
 
-def plan_undelivered(
-    *, threads: QuerySet[Thread], scope: str = ReplayScope.THREAD, detail: dict[str, str]
-) -> ReplayPlan:
-    """Every unacknowledged event of `threads` (one thread, or a search's matches)."""
-    events = Event.objects.filter(thread__in=threads.values("pk"), state__in=NOT_ACKED)
-    return _plan(scope, detail, events)
+def plan_unacked(*, thread: Thread, detail: dict[str, str]) -> ReplayPlan:
+    """Every event of the thread above its acked watermark."""
+    events = Event.objects.filter(thread=thread, seq__gt=thread.acked_seq)
+    return _plan(ReplayScope.THREAD, detail, events)
+
+
+def plan_undelivered(*, threads: QuerySet[Thread], detail: dict[str, str]) -> ReplayPlan:
+    """The events of `threads` (a search's matches) in open undelivered ranges: given up on,
+    not reopened by a replay since, and not acknowledged after all."""
+    ranges = UndeliveredRange.objects.filter(
+        thread__in=threads.values("pk"),
+        reopened_at__isnull=True,
+        last_seq__gt=F("thread__acked_seq"),
+    ).values_list("thread_id", "first_seq", "last_seq", "thread__acked_seq")
+    covered = Q(pk__in=[])
+    for thread_id, first, last, acked in ranges[:MAX_EVENTS]:
+        covered |= Q(thread_id=thread_id, seq__gte=max(first, acked + 1), seq__lte=last)
+    return _plan(ReplayScope.FILTER, detail, Event.objects.filter(covered))
 
 
 def request_replay(
@@ -124,10 +154,15 @@ def request_replay(
         )
         ReplayItem.objects.bulk_create(
             ReplayItem(
-                replay=replay, thread_id=e.thread_id, event=e, seq=e.seq, state_before=e.state
+                replay=replay,
+                thread_id=e.thread_id,
+                event_id=e.event_id,
+                seq=e.seq,
+                state_before=e.status.state,  # type: ignore[attr-defined]
             )
             for e in plan.events
         )
+        audit.preserve(plan.events)
         transaction.on_commit(partial(_enqueue, replay.pk))
     logger.warning(
         "replay %s requested by %s: %s event(s) in %s thread(s), reason %r",
@@ -178,9 +213,7 @@ def run_replay(*, replay_id: int) -> ReplayRequest:
 def _planned_batches(replay: ReplayRequest) -> Iterable[list[ReplayItem]]:
     while True:
         items = list(
-            replay.items.filter(outcome=ReplayOutcome.PLANNED)
-            .select_related("event")
-            .order_by("thread_id", "seq")[:BATCH]
+            replay.items.filter(outcome=ReplayOutcome.PLANNED).order_by("thread_id", "seq")[:BATCH]
         )
         if not items:
             return
@@ -194,24 +227,23 @@ def _cancel_requested(replay_id: int) -> bool:
 
 def _send_batch(replay: ReplayRequest, items: list[ReplayItem]) -> None:
     thread_id = items[0].thread_id
-    events = [item.event for item in items]
+    events = _events_of(thread_id, items)
+    if not events:
+        _settle(replay, items, ReplayOutcome.FAILED, "failed")
+        return
     online = Connection.objects.filter(thread_id=thread_id, state=ConnectionState.LIVE).exists()
-    sent = publisher.send(thread_id, events, trigger="replay")
+    sent = publisher.send(thread_id, events, trigger=Trigger.REPLAY)
     # Nobody listening is not a failure: the events go out on the next connect.
-    took = sent not in (fanout.Outcome.DROPPED, fanout.Outcome.FAILED)
+    took = sent not in (Outcome.DROPPED, Outcome.FAILED)
     now = timezone.now()
     with transaction.atomic():
+        connections.record_group_sends(
+            trigger=Trigger.REPLAY,
+            detail=f"replay #{replay.pk} by {replay.actor_name}: {replay.reason}",
+            sends=[GroupSend(thread_id, events[0].seq, events[-1].seq, sent)],
+        )
         if took:
-            _mark_sent([e.pk for e in events], now)
-            connections.record_attempt(
-                thread_id=thread_id,
-                connection_id=None,
-                trigger="replay",
-                from_seq=events[0].seq,
-                to_seq=events[-1].seq,
-                event_count=len(events),
-                detail=f"replay #{replay.pk} by {replay.actor_name}: {replay.reason}",
-            )
+            _reopen(thread_id, events[0].seq, events[-1].seq, replay, now)
         outcome = (
             ReplayOutcome.FAILED
             if not took
@@ -219,19 +251,34 @@ def _send_batch(replay: ReplayRequest, items: list[ReplayItem]) -> None:
             if online
             else ReplayOutcome.ON_NEXT_CONNECT
         )
-        ReplayItem.objects.filter(pk__in=[i.pk for i in items]).update(outcome=outcome, done_at=now)
-        counter = "sent" if took else "failed"
-        ReplayRequest.objects.filter(pk=replay.pk).update(**{counter: F(counter) + len(items)})
+        _settle(replay, items, outcome, "sent" if took else "failed")
 
 
-def _mark_sent(event_ids: list[int], now: object) -> None:
-    """Unacknowledged events go back into the normal path: `sent`, with a fresh retry budget."""
-    Event.objects.filter(pk__in=event_ids, state__in=NOT_ACKED).update(
-        state=EventState.SENT,
-        first_sent_at=Coalesce(F("first_sent_at"), Value(now)),
-        last_sent_at=now,
-        attempts=Case(When(state=EventState.UNDELIVERED, then=Value(1)), default=F("attempts") + 1),
+def _settle(replay: ReplayRequest, items: list[ReplayItem], outcome: str, counter: str) -> None:
+    ReplayItem.objects.filter(pk__in=[i.pk for i in items]).update(
+        outcome=outcome, done_at=timezone.now()
     )
+    ReplayRequest.objects.filter(pk=replay.pk).update(**{counter: F(counter) + len(items)})
+
+
+def _events_of(thread_id: uuid.UUID, items: list[ReplayItem]) -> list[Event]:
+    """The items' events from the ledger, or from their audited copies once retention took
+    their day."""
+    seqs = [item.seq for item in items]
+    found = {e.seq: e for e in Event.objects.filter(thread_id=thread_id, seq__in=seqs)}
+    missing = [item.event_id for item in items if item.seq not in found]
+    for copy in AuditedEvent.objects.filter(event_id__in=missing):
+        found[copy.seq] = audit.as_event(copy)
+    return [found[seq] for seq in sorted(found)]
+
+
+def _reopen(
+    thread_id: uuid.UUID, first: int, last: int, replay: ReplayRequest, now: object
+) -> None:
+    """Undelivered ranges the replay covers go back to the normal path, with a fresh budget."""
+    UndeliveredRange.objects.filter(
+        thread_id=thread_id, reopened_at__isnull=True, first_seq__lte=last, last_seq__gte=first
+    ).update(reopened_at=now, reopened_by=f"replay #{replay.pk} by {replay.actor_name}"[:150])
 
 
 def _finish(replay_id: int, state: str) -> ReplayRequest:

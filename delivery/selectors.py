@@ -1,12 +1,26 @@
-"""Reads of the ledger. Each returns a QuerySet or a plain value; none writes."""
+"""Reads of the ledger. Each returns a QuerySet or a plain value; none writes.
+
+An event's state is derived here, never stored: acked when its seq is at or below the thread's
+acked watermark, undelivered when an open UndeliveredRange covers it, sent when an attempt
+with outcome `sent` covers it, and committed otherwise.
+"""
 
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextChoices
 
 from delivery.exceptions import ThreadNotFound
-from delivery.models import Event, EventState, Thread
+from delivery.models import AckRange, DeliveryAttempt, Event, Outcome, Thread, UndeliveredRange
+
+
+class EventState(TextChoices):
+    COMMITTED = "committed", "committed, not yet sent"
+    SENT = "sent"
+    ACKED = "acked"
+    UNDELIVERED = "undelivered"
 
 
 def thread_for_user(*, thread_id: uuid.UUID | str, user: AbstractBaseUser) -> Thread:
@@ -33,18 +47,9 @@ def last_seq(*, thread_id: uuid.UUID) -> int:
     return Thread.objects.values_list("last_seq", flat=True).get(pk=thread_id)
 
 
-def acked_watermark(*, thread_id: uuid.UUID) -> int:
-    """The highest seq below which every event is acknowledged: a fresh client's resume point."""
-    first_open = (
-        Event.objects.filter(thread_id=thread_id)
-        .exclude(state=EventState.ACKED)
-        .order_by("seq")
-        .values_list("seq", flat=True)
-        .first()
-    )
-    if first_open is None:
-        return last_seq(thread_id=thread_id)
-    return first_open - 1
+def ledger_position(*, thread_id: uuid.UUID) -> tuple[int, int]:
+    """The thread's last seq and its acked watermark, read together."""
+    return Thread.objects.values_list("last_seq", "acked_seq").get(pk=thread_id)
 
 
 def first_retained_seq(*, thread_id: uuid.UUID) -> int | None:
@@ -54,3 +59,79 @@ def first_retained_seq(*, thread_id: uuid.UUID) -> int | None:
         .values_list("seq", flat=True)
         .first()
     )
+
+
+def open_undelivered(*, thread: Thread) -> QuerySet[UndeliveredRange]:
+    """The thread's undelivered ranges that no ack has settled and no replay reopened."""
+    return UndeliveredRange.objects.filter(
+        thread=thread, reopened_at__isnull=True, last_seq__gt=thread.acked_seq
+    ).order_by("first_seq")
+
+
+@dataclass
+class EventStatus:
+    """Everything the ledger knows about one event's delivery."""
+
+    state: str
+    acked_at: datetime | None = None
+    undelivered_cause: str = ""
+    attempts: list[DeliveryAttempt] = field(default_factory=list)  # covering it, oldest first
+
+    @property
+    def sends(self) -> list[DeliveryAttempt]:
+        """The sends that reached a client: frames a connection wrote (or, for the ledger's
+        migrated history, group sends with no connection recorded)."""
+        sent = [a for a in self.attempts if a.outcome == Outcome.SENT]
+        written = [a for a in sent if a.connection_id is not None]
+        return written or sent
+
+    @property
+    def first_sent_at(self) -> datetime | None:
+        sends = self.sends
+        return sends[0].created_at if sends else None
+
+    @property
+    def last_sent_at(self) -> datetime | None:
+        sends = self.sends
+        return sends[-1].created_at if sends else None
+
+
+def event_statuses(*, thread: Thread, seqs: list[int]) -> dict[int, EventStatus]:
+    """The derived status of each of `seqs` (a page of one thread): three range reads."""
+    if not seqs:
+        return {}
+    low, high = min(seqs), max(seqs)
+    attempts = list(
+        DeliveryAttempt.objects.filter(thread=thread, last_seq__gte=low, first_seq__lte=high)
+        .select_related("connection")
+        .order_by("created_at", "id")
+    )
+    acks = list(
+        AckRange.objects.filter(thread=thread, upto__gte=low, above__lt=high).order_by("above")
+    )
+    undelivered = list(
+        UndeliveredRange.objects.filter(
+            thread=thread, reopened_at__isnull=True, last_seq__gte=low, first_seq__lte=high
+        )
+    )
+    return {seq: _status(thread, seq, attempts, acks, undelivered) for seq in seqs}
+
+
+def _status(
+    thread: Thread,
+    seq: int,
+    attempts: list[DeliveryAttempt],
+    acks: list[AckRange],
+    undelivered: list[UndeliveredRange],
+) -> EventStatus:
+    covering = [a for a in attempts if a.first_seq <= seq <= a.last_seq]
+    if seq <= thread.acked_seq:
+        acked_at = next((a.acked_at for a in acks if a.above < seq <= a.upto), None)
+        return EventStatus(EventState.ACKED, acked_at=acked_at, attempts=covering)
+    lost = next((u for u in undelivered if u.first_seq <= seq <= u.last_seq), None)
+    if lost is not None:
+        return EventStatus(EventState.UNDELIVERED, undelivered_cause=lost.cause, attempts=covering)
+    status = EventStatus(EventState.COMMITTED, attempts=covering)
+    if status.sends:
+        status.state = EventState.SENT
+    return status

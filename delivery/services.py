@@ -15,11 +15,11 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 from django.dispatch import Signal
-from django.utils import timezone
 
 from delivery import conf, metrics
+from delivery.connections import GroupSend, record_group_sends
 from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
-from delivery.models import Event, EventState, Thread
+from delivery.models import Event, Outcome, Thread, Trigger
 from delivery.publisher import publisher
 
 logger = logging.getLogger(__name__)
@@ -119,21 +119,22 @@ def _commit(
 
 
 # Seq allocation and the rows in one statement. The UPDATE takes the thread's row lock until
-# commit, so commit order equals seq order within a thread.
+# commit, so commit order equals seq order within a thread; `clock_timestamp()` is read after
+# the lock is held, so `created_at` rises with seq too, and dropping the oldest day's partition
+# removes a prefix of every thread. Nothing else is written per event: delivery is recorded as
+# watermarks and ranges (delivery/models.py).
 INSERT_SQL = """
 WITH allocated AS (
     UPDATE delivery_thread SET last_seq = last_seq + %(count)s WHERE id = %(thread)s
     RETURNING last_seq - %(count)s AS base
 )
-INSERT INTO delivery_event (thread_id, seq, event_id, type, payload, critical, created_at,
-                            attempts, state, undelivered_cause)
-SELECT %(thread)s, allocated.base + item.ord, made.event_id, item.type, item.payload::jsonb,
-       %(critical)s, %(now)s, 0, 'pending', ''
+INSERT INTO delivery_event (thread_id, seq, event_id, type, payload, critical, created_at)
+SELECT %(thread)s, allocated.base + item.ord, COALESCE(item.key_id, gen_random_uuid()),
+       item.type, item.payload::jsonb, %(critical)s, clock_timestamp()
   FROM allocated,
        unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::text[])
            WITH ORDINALITY AS item(key_id, type, payload, ord)
-       CROSS JOIN LATERAL (SELECT COALESCE(item.key_id, gen_random_uuid()) AS event_id) made
-RETURNING id, seq, event_id
+RETURNING seq, event_id, created_at
 """
 # Field order for `Event.from_db`, which builds instances without Model.__init__'s kwargs path.
 EVENT_FIELDS = [f.attname for f in Event._meta.concrete_fields]
@@ -145,24 +146,22 @@ def _insert(
     critical: bool,
     idempotency_key: str | None = None,
 ) -> list[Event]:
-    now = timezone.now()
     params: dict[str, Any] = {
         "thread": thread_id,
         "count": len(specs),
         "critical": critical,
-        "now": now,
         # Keyed events get derived ids; the others get theirs from PostgreSQL.
         "ids": _event_ids(thread_id, idempotency_key, len(specs)),
         "types": [type for type, _, _ in specs],
         "payloads": [encoded for _, _, encoded in specs],
     }
-    rows = sorted(_execute_bound(INSERT_SQL, params), key=lambda row: row[1])
+    rows = sorted(_execute_bound(INSERT_SQL, params))
     if not rows:
         raise ThreadNotFound(f"thread {thread_id} does not exist")
     return [
-        Event.from_db(connection.alias, EVENT_FIELDS, _row(thread_id, pk, seq, event_id, spec,
-                                                           critical, now))
-        for (pk, seq, event_id), spec in zip(rows, specs, strict=True)
+        Event.from_db(connection.alias, EVENT_FIELDS, _row(thread_id, seq, event_id, created_at,
+                                                           spec, critical))
+        for (seq, event_id, created_at), spec in zip(rows, specs, strict=True)
     ]  # fmt: skip
 
 
@@ -176,13 +175,11 @@ def _execute_bound(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def _row(thread_id: uuid.UUID, pk: int, seq: int, event_id: uuid.UUID, spec: Spec,
-         critical: bool, now: datetime) -> list[Any]:  # fmt: skip
+def _row(thread_id: uuid.UUID, seq: int, event_id: uuid.UUID, created_at: datetime, spec: Spec,
+         critical: bool) -> list[Any]:  # fmt: skip
     type, payload, _ = spec
-    values = {"id": pk, "thread_id": thread_id, "seq": seq, "event_id": event_id, "type": type,
-              "payload": payload, "critical": critical, "created_at": now, "first_sent_at": None,
-              "last_sent_at": None, "attempts": 0, "acked_at": None,
-              "state": EventState.PENDING, "undelivered_cause": ""}  # fmt: skip
+    values = {"event_id": event_id, "thread_id": thread_id, "seq": seq, "type": type,
+              "payload": payload, "critical": critical, "created_at": created_at}  # fmt: skip
     return [values[name] for name in EVENT_FIELDS]
 
 
@@ -227,6 +224,16 @@ def _thread_id(thread: ThreadRef) -> uuid.UUID:
         return thread if isinstance(thread, uuid.UUID) else uuid.UUID(str(thread))
     except ValueError:
         raise ThreadNotFound(f"{thread!r} is not a thread id") from None
+
+
+def record_page_delivery(*, thread: Thread, first: int, last: int) -> None:
+    """Events rendered into a page on the server reached the user as a poll's would: record
+    the send, so the client's ack of them is accepted (and the console shows when)."""
+    first = max(first, thread.acked_seq + 1)
+    if first > last:
+        return
+    send = GroupSend(thread.id, first, last, Outcome.SENT)
+    record_group_sends(trigger=Trigger.POLL, detail="rendered in the thread page", sends=[send])
 
 
 def create_thread(*, owner: User, title: str = "") -> Thread:

@@ -6,7 +6,8 @@ Every signal is sent after the transaction that caused it commits.
 from django.dispatch import Signal
 
 event_undelivered = Signal()
-"""Events were marked `undelivered`. Receivers get `thread_id`, `seqs` (a list) and `cause`."""
+"""A range of events was recorded undelivered. Receivers get `thread_id`, `first`, `last` (the
+seq range) and `cause`."""
 
 run_timed_out = Signal()
 """A run had no terminal event within RUN_TIMEOUT and was closed with `agent_failed`.

@@ -5,8 +5,8 @@ import uuid
 
 from celery import shared_task
 
+from delivery import partitions, redelivery, replay, retention
 from delivery import reconcile as reconciler
-from delivery import redelivery, replay, retention
 
 logger = logging.getLogger(__name__)
 
@@ -22,11 +22,6 @@ def redeliver_range(thread_id: str, first: int, last: int, attempt: int = 0) -> 
     redeliver_range.apply_async(
         (thread_id, first, last, attempt + 1), countdown=REDELIVERY_BACKOFF[attempt + 1]
     )
-
-
-@shared_task(ignore_result=True, acks_late=True)
-def redeliver_pending(thread_id: str) -> None:
-    redelivery.redeliver_pending(thread_id=uuid.UUID(thread_id))
 
 
 @shared_task(ignore_result=True)
@@ -49,3 +44,9 @@ def prune_ledger() -> None:
         logger.info("prune_ledger: retention is off (RETENTION_DAYS=0); nothing pruned")
         return
     retention.prune_ledger(older_than=cutoff)
+
+
+@shared_task(ignore_result=True)
+def ensure_partitions() -> None:
+    """Celery beat runs this hourly: PARTITION_DAYS_AHEAD days of partitions stay ready."""
+    partitions.ensure_partitions()

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from delivery import aemit
-from delivery.models import Event, EventState, Thread
+from delivery.models import Thread
 from delivery.tokens import issue_token, revoke_token
 from monitoring.exceptions import CheckFailed
 
@@ -64,8 +64,9 @@ def _prepare() -> tuple[Thread, str, uuid.UUID]:
 
 
 @database_sync_to_async
-def _is_acked(event_id: uuid.UUID) -> bool:
-    return Event.objects.filter(event_id=event_id, state=EventState.ACKED).exists()
+def _is_acked(thread_id: uuid.UUID, seq: int) -> bool:
+    """The ledger shows the ack: the thread's acked watermark reached the canary's seq."""
+    return Thread.objects.filter(pk=thread_id, acked_seq__gte=seq).exists()
 
 
 async def acanary(*, timeout: float) -> CanaryResult:  # noqa: ASYNC109
@@ -94,7 +95,7 @@ async def _probe(thread: Thread, token: str, timeout: float) -> CanaryResult:  #
         await _expect(ws, "event", timeout, lambda f: f.get("id") == str(event.event_id))
         await ws.send(json.dumps({"type": "ack", "seq": event.seq}))
         deadline = time.monotonic() + timeout
-        while not await _is_acked(event.event_id):
+        while not await _is_acked(thread.id, event.seq):
             if time.monotonic() > deadline:
                 raise CheckFailed(f"ack of canary seq {event.seq} never reached the ledger")
             await asyncio.sleep(0.05)

@@ -1,35 +1,48 @@
 """Per-thread health, computed in one query from indexed data (the console lists thousands).
 
-- failing: an undelivered event, or an active alert on the thread (a stalled run, say);
-- waiting: unacknowledged events and no live connection: the client is away, not a failure;
-- degraded: the thread needed healing or retries within DEGRADED_WINDOW;
+- failing: an open undelivered range above the acked watermark, or an active alert on the
+  thread (a stalled run, say);
+- waiting: events above the acked watermark and no live connection: the client is away, not
+  a failure;
+- degraded: some socket of the thread needed healing or retries within DEGRADED_WINDOW;
 - healthy: none of these.
 
-Each flag is an EXISTS over a partial or leading-column index: `event_open_thread_idx`
-(thread, seq WHERE state <> acked), `connection_live_idx`, `alert_active_idx` and
-`attempt_thread_time_idx`; the cost per thread is a few index probes.
+Unacknowledged is a comparison of the thread's two watermarks; each other flag is an EXISTS
+over a small index: `undelivered_open_idx`, `connection_live_idx`, `alert_active_idx` and
+`attempt_repair_idx` (repairs only); the cost per thread is a few index probes.
 """
 
 import uuid
 from datetime import timedelta
 from enum import StrEnum
 
-from django.db.models import Case, CharField, Exists, OuterRef, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from delivery.models import (
-    UNACKED_STATES,
     Connection,
     ConnectionState,
     DeliveryAttempt,
-    Event,
-    EventState,
     Thread,
     Trigger,
+    UndeliveredRange,
 )
 from monitoring.models import ACTIVE_ALERT_STATES, Alert
 
 DEGRADED_WINDOW = timedelta(hours=24)
+REPAIRS = (Trigger.HEAL, Trigger.RETRY)
 
 
 class Health(StrEnum):
@@ -43,17 +56,20 @@ def threads_with_health(queryset: QuerySet[Thread] | None = None) -> QuerySet[Th
     """Annotate threads with `health` (a Health value) and the flags behind it."""
     threads = queryset if queryset is not None else Thread.objects.all()
     thread = OuterRef("pk")
-    open_events = Event.objects.filter(thread=thread).exclude(state=EventState.ACKED)
     return threads.annotate(
-        has_undelivered=Exists(open_events.filter(state=EventState.UNDELIVERED)),
+        has_undelivered=Exists(
+            UndeliveredRange.objects.filter(
+                thread=thread, reopened_at__isnull=True, last_seq__gt=OuterRef("acked_seq")
+            )
+        ),
         has_active_alert=Exists(Alert.objects.filter(thread=thread, state__in=ACTIVE_ALERT_STATES)),
-        has_unacked=Exists(open_events.filter(state__in=UNACKED_STATES)),
+        has_unacked=ExpressionWrapper(Q(acked_seq__lt=F("last_seq")), output_field=BooleanField()),
         is_live=Exists(Connection.objects.filter(thread=thread, state=ConnectionState.LIVE)),
         was_repaired=Exists(
             DeliveryAttempt.objects.filter(
                 thread=thread,
                 created_at__gte=timezone.now() - DEGRADED_WINDOW,
-                trigger__in=(Trigger.HEAL, Trigger.RETRY),
+                trigger__in=REPAIRS,
             )
         ),
     ).annotate(

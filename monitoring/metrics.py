@@ -27,20 +27,40 @@ canary_latency = Histogram(
 
 AGE_BUCKETS = (("10", 10), ("60", 60), ("600", 600), ("3600", 3600), ("+Inf", None))
 
-UNACKED_SQL = """
-    SELECT e.state,
+# Threads with events above their acked watermark: whether a client is live, what their
+# connections were sent, and the open undelivered ceiling. Events are then read by the thread's
+# primary key range, so a scrape costs the unacknowledged events, plus a pass over the threads.
+OPEN_THREADS_SQL = """
+    SELECT t.id, t.acked_seq, t.last_seq,
            EXISTS (SELECT 1 FROM delivery_connection c
-                    WHERE c.thread_id = e.thread_id AND c.state = 'live') AS live,
-           EXTRACT(EPOCH FROM (now() - COALESCE(e.last_sent_at, e.created_at))) AS age
-      FROM delivery_event e WHERE e.state IN ('pending', 'sent')
+                    WHERE c.thread_id = t.id AND c.state = 'live') AS live,
+           (SELECT COALESCE(max(c.sent_seq), 0) FROM delivery_connection c
+             WHERE c.thread_id = t.id) AS sent,
+           (SELECT COALESCE(max(r.last_seq), 0) FROM delivery_undeliveredrange r
+             WHERE r.thread_id = t.id AND r.reopened_at IS NULL
+               AND r.last_seq > t.acked_seq) AS lost
+      FROM delivery_thread t WHERE t.acked_seq < t.last_seq
 """
-# Counting per bucket in SQL keeps the scrape to one pass over the partial index.
+# Counting per bucket in SQL keeps the scrape to one statement.
 UNACKED_BUCKETS_SQL = f"""
-    SELECT state, live,
-           count(*) FILTER (WHERE age <= 10), count(*) FILTER (WHERE age <= 60),
-           count(*) FILTER (WHERE age <= 600), count(*) FILTER (WHERE age <= 3600), count(*)
-      FROM ({UNACKED_SQL}) unacked GROUP BY state, live
+    WITH open AS ({OPEN_THREADS_SQL})
+    SELECT CASE WHEN e.seq <= o.sent THEN 'sent' ELSE 'committed' END, o.live,
+           count(*) FILTER (WHERE e.age <= 10), count(*) FILTER (WHERE e.age <= 60),
+           count(*) FILTER (WHERE e.age <= 600), count(*) FILTER (WHERE e.age <= 3600),
+           count(*)
+      FROM open o
+     CROSS JOIN LATERAL (
+           SELECT x.seq, EXTRACT(EPOCH FROM (now() - x.created_at)) AS age
+             FROM delivery_event x
+            WHERE x.thread_id = o.id AND x.seq > GREATEST(o.acked_seq, o.lost)
+              AND x.seq <= o.last_seq) e
+     GROUP BY 1, 2
 """  # noqa: S608
+UNDELIVERED_SQL = """
+    SELECT COALESCE(sum(r.last_seq - GREATEST(r.first_seq, t.acked_seq + 1) + 1), 0)
+      FROM delivery_undeliveredrange r JOIN delivery_thread t ON t.id = r.thread_id
+     WHERE r.reopened_at IS NULL AND r.last_seq > t.acked_seq
+"""
 
 
 class LedgerCollector(Collector):
@@ -61,9 +81,9 @@ class LedgerCollector(Collector):
     def _unacked(self) -> Metric:
         family = GaugeMetricFamily(
             "ledger_unacked_events",
-            "Unacknowledged events (pending or sent) whose age since last send (or commit) "
-            "is at most `le` seconds: cumulative buckets. client=away: the thread has no live "
-            "connection (waiting for its client, not a failure); client=live: in flight.",
+            "Unacknowledged events (committed, or sent to some connection) whose age since "
+            "commit is at most `le` seconds: cumulative buckets. client=away: the thread has no "
+            "live connection (waiting for its client, not a failure); client=live: in flight.",
             labels=["state", "client", "le"],
         )
         found = {}
@@ -71,7 +91,7 @@ class LedgerCollector(Collector):
             cursor.execute(UNACKED_BUCKETS_SQL)
             for state, live, *counts in cursor.fetchall():
                 found[(state, "live" if live else "away")] = counts
-        for state in ("pending", "sent"):
+        for state in ("committed", "sent"):
             for client in ("live", "away"):
                 counts = found.get((state, client), [0] * len(AGE_BUCKETS))
                 for (label, _), count in zip(AGE_BUCKETS, counts, strict=True):
@@ -80,10 +100,12 @@ class LedgerCollector(Collector):
 
     def _undelivered(self) -> Metric:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM delivery_event WHERE state = 'undelivered'")
+            cursor.execute(UNDELIVERED_SQL)
             (count,) = cursor.fetchone() or (0,)
         return GaugeMetricFamily(
-            "ledger_undelivered_events", "Events flagged undelivered.", value=count
+            "ledger_undelivered_events",
+            "Events in open undelivered ranges (given up on, not replayed, not acked since).",
+            value=count,
         )
 
     def _reconciler(self) -> Iterator[Metric]:

@@ -11,13 +11,13 @@ from monitoring.alerts import raise_alert
 
 @receiver(signals.event_undelivered, dispatch_uid="monitoring.undelivered")
 def alert_on_undelivered(
-    sender: Any, *, thread_id: uuid.UUID, seqs: list[int], cause: str, **kwargs: Any
+    sender: Any, *, thread_id: uuid.UUID, first: int, last: int, cause: str, **kwargs: Any
 ) -> None:
     raise_alert(
         kind="undelivered",
         thread_id=thread_id,
-        summary=f"{len(seqs)} event(s) undelivered: {cause}",
-        context={"seqs": seqs[:50], "cause": cause, "kind": "unacked"},
+        summary=f"{last - first + 1} event(s) undelivered (seq {first}..{last}): {cause}",
+        context={"first": first, "last": last, "cause": cause, "kind": "unacked"},
     )
 
 

@@ -149,7 +149,9 @@ X_FRAME_OPTIONS = "DENY"
 # Delivery timings: every one has a default and an environment override (DESIGN "Settings").
 LEDGERLINE = {
     "ACK_DEADLINE": env.float("LEDGERLINE_ACK_DEADLINE", default=8.0),
-    "ACK_FLUSH_INTERVAL": env.float("LEDGERLINE_ACK_FLUSH_INTERVAL", default=0.2),
+    # How often each daphne process writes what its sockets sent and what their clients acked:
+    # one statement for every socket, so a busy thread pays one write per interval, not per event.
+    "ACK_FLUSH_INTERVAL": env.float("LEDGERLINE_ACK_FLUSH_INTERVAL", default=0.5),
     "RECONCILE_INTERVAL": env.float("LEDGERLINE_RECONCILE_INTERVAL", default=2.0),
     "PING_INTERVAL": env.float("LEDGERLINE_PING_INTERVAL", default=5.0),
     "PING_TIMEOUT": env.float("LEDGERLINE_PING_TIMEOUT", default=12.0),
@@ -159,8 +161,10 @@ LEDGERLINE = {
     "AGENT_STEP_DELAY": env.float("LEDGERLINE_AGENT_STEP_DELAY", default=0.3),
     "BURST_MAX": env.int("LEDGERLINE_BURST_MAX", default=5000),
     "RETRY_BUDGET": env.int("LEDGERLINE_RETRY_BUDGET", default=5),
-    # Settled events older than this are pruned daily (delivery/retention.py); 0 turns it off.
+    # Days of the ledger kept: older daily partitions are dropped (delivery/retention.py);
+    # 0 turns retention off. Partitions are made this many days ahead (delivery/partitions.py).
     "RETENTION_DAYS": env.int("LEDGERLINE_RETENTION_DAYS", default=30),
+    "PARTITION_DAYS_AHEAD": env.int("LEDGERLINE_PARTITION_DAYS_AHEAD", default=7),
     "TOKEN_TTL": env.int("LEDGERLINE_TOKEN_TTL", default=30 * 24 * 3600),
     "MAX_FRAME_BYTES": env.int("LEDGERLINE_MAX_FRAME_BYTES", default=64 * 1024),
     "MAX_PAYLOAD_BYTES": env.int("LEDGERLINE_MAX_PAYLOAD_BYTES", default=256 * 1024),
@@ -199,6 +203,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "delivery.tasks.prune_ledger",
         "schedule": crontab(hour=3, minute=30),
         "options": {"expires": 6 * 3600},
+    },
+    # Hourly, so a day's partitions exist long before its first event, whatever time beat
+    # starts; each run creates only what is missing.
+    "ensure-partitions": {
+        "task": "delivery.tasks.ensure_partitions",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 3600},
     },
 }
 

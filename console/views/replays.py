@@ -10,7 +10,7 @@ from console.exceptions import ConsoleError
 from console.rendering import HtmxHttpRequest, page
 from delivery import replay
 from delivery.exceptions import ReplayError
-from delivery.models import ReplayRequest
+from delivery.models import AuditedEvent, ReplayRequest
 
 AUDIT_PAGE = 50
 
@@ -67,7 +67,14 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
 @access.console_page()
 def detail(request: HtmxHttpRequest, replay_id: int) -> HttpResponse:
     job = get_object_or_404(ReplayRequest, pk=replay_id)
-    items = list(job.items.select_related("event").order_by("thread_id", "seq")[:500])
+    items = list(job.items.order_by("thread_id", "seq")[:500])
+    types = dict(
+        AuditedEvent.objects.filter(event_id__in=[i.event_id for i in items]).values_list(
+            "event_id", "type"
+        )
+    )
+    for item in items:
+        item.event_type = types.get(item.event_id, "")  # type: ignore[attr-defined]
     context = {"job": job, "items": items}
     return page(
         request, "console/replay.html", context, partial="progress", stop_polling=job.finished

@@ -32,7 +32,8 @@
       probeDelayMs,
       rendered: renderedSeq, // the highest seq rendered; everything up to it is on screen
       ackSent: 0, // the last cumulative ack sent (socket or HTTP)
-      socketSeq: 0, // the highest seq this socket has sent us: an ack may not pass it
+      socketSeq: 0, // the highest seq this socket resumed from or sent us: an ack may not pass it
+      socketGot: 0, // the highest seq this socket actually sent us
       mode: "connecting", // connecting | live | reconnecting | polling | resync | closed
       failures: 0,
       pollFailures: 0,
@@ -80,6 +81,7 @@
     s.rendered = 0;
     s.ackSent = 0;
     s.socketSeq = 0;
+    s.socketGot = 0;
     s.resumeAfter = null;
     actions.push({ type: "close_socket" });
     actions.push({ type: "notice", level: "info", text: detail });
@@ -95,12 +97,22 @@
     },
     event(s, frame, actions) {
       s.socketSeq = Math.max(s.socketSeq, frame.seq);
+      s.socketGot = Math.max(s.socketGot, frame.seq);
+      // A redelivery of something already acked means that ack never reached the ledger.
+      if (frame.seq <= s.ackSent) s.ackSent = frame.seq - 1;
       takeEvent(s, frame, actions);
     },
     ping(s, frame, actions) {
       actions.push({ type: "send", frame: { type: "pong", t: frame.t } });
     },
     error(s, frame, actions) {
+      if (frame.code === "ack_beyond_sent") {
+        // The ledger has no record of sending what we resumed from (its server died before
+        // writing it down): ack only what this socket carried; a redelivery brings the rest.
+        s.socketSeq = s.socketGot;
+        s.ackSent = Math.min(s.ackSent, s.socketGot);
+        return;
+      }
       actions.push({ type: "notice", level: "error", text: `${frame.code}: ${frame.detail}` });
     },
     resync(s, frame, actions) {
@@ -127,6 +139,7 @@
     },
     socket_closed(s, input, actions) {
       s.socketSeq = 0;
+      s.socketGot = 0;
       if (s.mode === "resync" || s.mode === "closed") return;
       if (FINAL_CLOSES[input.code]) {
         setMode(s, "closed", actions);

@@ -2,7 +2,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from delivery import emit
+from delivery.models import Trigger, UndeliveredRange
 from tests.factories import ThreadFactory, UserFactory
+from tests.ledger import ack, sent
 
 ROLES = {
     "support": ["view_console"],
@@ -56,12 +58,14 @@ def troubled_thread(db):
     """alice's thread: three events acked, two undelivered after the retry budget ran out."""
     alice = UserFactory(username="alice", email="alice@example.test")
     thread = ThreadFactory(owner=alice, title="refund question")
-    events = [emit(thread, "agent_step", {"n": i, "secret": "card 4242"}) for i in range(5)]
-    for event in events[:3]:
-        event.state, event.acked_at = "acked", event.created_at
-        event.save()
-    for event in events[3:]:
-        event.state, event.attempts = "undelivered", 3
-        event.undelivered_cause = "no ack after 3 sends"
-        event.save()
+    for i in range(5):
+        emit(thread, "agent_step", {"n": i, "secret": "card 4242"})
+    sent(thread, 1, 5)
+    ack(thread, 3)
+    for _ in range(2):
+        sent(thread, 4, 5, trigger=Trigger.RETRY)
+    UndeliveredRange.objects.create(
+        thread=thread, first_seq=4, last_seq=5, cause="no ack after 3 sends"
+    )
+    thread.refresh_from_db()
     return thread

@@ -15,7 +15,7 @@ from django.db import connection, connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 from delivery import emit
-from delivery.models import Event, EventState
+from delivery.models import Thread, UndeliveredRange
 from delivery.reconcile import reconcile
 from delivery.tokens import issue_token
 from tests.chat.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
@@ -107,12 +107,12 @@ def break_delivery(base: str, fast_timings) -> tuple[object, TicketClient]:
     assert wait_until(lambda: thread.connections.filter(state="live").exists())
     emit(thread, "agent_started", {"question": "refund"})
     emit(thread, "agent_step", {"text": "looking up the order"})
-    assert wait_until(lambda: Event.objects.filter(thread=thread, state="acked").count() == 2)
+    assert wait_until(lambda: Thread.objects.get(pk=thread.pk).acked_seq == 2)
     emit(thread, "agent_step", {"text": "refund approved"})
     emit(thread, "agent_completed", {"answer": "Your refund is on its way"})
     fast_timings(ACK_DEADLINE=0.2, RETRY_BUDGET=2)
-    undelivered = Event.objects.filter(thread=thread, state=EventState.UNDELIVERED)
-    assert wait_until(lambda: reconcile() and undelivered.count() == 2, step=0.25)
+    undelivered = UndeliveredRange.objects.filter(thread=thread, first_seq=3, last_seq=4)
+    assert wait_until(lambda: reconcile() and undelivered.exists(), step=0.25)
     return thread, client
 
 
@@ -173,8 +173,7 @@ def admin_replays(browser, base: str, thread, client: TicketClient) -> None:
     expect(page.locator("#replay-state")).to_have_text("done", timeout=20_000)
     expect(page.locator("#replay-items")).to_contain_text("sent to a live connection")
     assert wait_until(lambda: len(client.replayed_seqs()) >= 2), (client.frames, client.error)
-    acked = Event.objects.filter(thread=thread, state=EventState.ACKED)
-    assert wait_until(lambda: acked.count() == 4)
+    assert wait_until(lambda: Thread.objects.get(pk=thread.pk).acked_seq == 4)
     time.sleep(1.0)  # anything sent twice would have arrived by now
     assert client.replayed_seqs() == [3, 4]
     page.goto(f"{base}/console/replays/")

@@ -6,24 +6,19 @@ import pytest
 from django.utils import timezone
 
 from console.timeline import build, explain
-from delivery.models import Connection, Event
+from delivery import emit
+from delivery.models import Connection, Trigger
 from tests.factories import ThreadFactory
+from tests.ledger import ack, sent, status_of
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def sent_event(thread):
-    now = timezone.now()
-    return Event.objects.create(
-        thread=thread,
-        seq=1,
-        type="agent_completed",
-        state="sent",
-        attempts=1,
-        first_sent_at=now - timedelta(seconds=60),
-        last_sent_at=now - timedelta(seconds=60),
-    )
+    event = emit(thread, "agent_completed", {})
+    sent(thread, 1, 1, at=timezone.now() - timedelta(seconds=60))
+    return event
 
 
 def _conn(thread, **fields):
@@ -43,7 +38,7 @@ def test_sent_to_a_connection_that_died_and_waiting_for_the_client(thread, sent_
         close_code=4408,
         close_reason="no pong",
     )
-    why = explain(sent_event, [conn], live=False)
+    why = explain(status_of(thread, 1), [conn], live=False)
     assert why.startswith("sent once (last ")
     assert "to a connection that died (no pong) with code 4408 3 s later, never acked" in why
     assert f"waiting for client since {conn.closed_at:%H:%M:%S}" in why
@@ -51,27 +46,45 @@ def test_sent_to_a_connection_that_died_and_waiting_for_the_client(thread, sent_
 
 def test_sent_to_the_live_connection_without_an_ack(thread, sent_event):
     conn = _conn(thread, opened_at=timezone.now() - timedelta(seconds=90), acked_seq=0)
-    why = explain(sent_event, [conn], live=True)
+    why = explain(status_of(thread, 1), [conn], live=True)
     assert "to the live connection" in why and "no ack for 60 s" in why
 
 
 def test_committed_while_nobody_was_connected(thread):
-    event = Event.objects.create(thread=thread, seq=1, type="agent_step")
-    assert explain(event, [], live=False) == (
+    emit(thread, "agent_step", {})
+    assert explain(status_of(thread, 1), [], live=False) == (
         "committed while no client was connected; goes out on next connect"
     )
 
 
 def test_acknowledged_events_need_no_explanation(thread):
-    event = Event.objects.create(thread=thread, seq=1, type="agent_step", state="acked")
-    assert explain(event, [], live=False) == ""
+    emit(thread, "agent_step", {})
+    sent(thread, 1, 1)
+    ack(thread, 1)
+    assert explain(status_of(thread, 1), [], live=False) == ""
+
+
+@pytest.mark.parametrize("trigger", [Trigger.RESUME, Trigger.HEAL, Trigger.POLL])
+def test_an_event_shows_its_first_send_and_connection_whatever_sent_it(support, thread, trigger):
+    """Resume, gap healing and the long poll each write their send on the event's funnel."""
+    emit(thread, "agent_step", {})
+    conn = _conn(thread, opened_at=timezone.now(), transport="longpoll")
+    first = sent(thread, 1, 1, connection=conn, trigger=trigger)
+    sent(thread, 1, 1, trigger=Trigger.RETRY, at=timezone.now() + timedelta(seconds=9))
+    status = status_of(thread, 1)
+    assert (status.first_sent_at, status.sends[0].connection_id) == (first.created_at, conn.pk)
+    page = support.get(f"/console/threads/{thread.pk}/").content.decode()
+    row = page.split('id="seq-1"')[1].split("</tr>")[0]
+    assert f"sent {first.created_at:%H:%M:%S}" in row
+    assert trigger in row and str(conn.pk)[:8] in row
+    assert "2 attempts" in row  # each attempt is listed, the retry too
 
 
 def test_timeline_merges_everything_newest_first(thread, sent_event):
     _conn(thread, opened_at=timezone.now(), closed_at=timezone.now(), state="closed")
     timeline = build(thread.pk)
     assert [e.kind for e in timeline.entries] == ["disconnect", "connect", "event"]
-    assert timeline.open_events == [sent_event]
+    assert [e.seq for e in timeline.open_events] == [sent_event.seq]
 
 
 def test_unknown_thread_is_a_404_page(support):

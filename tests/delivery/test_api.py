@@ -7,8 +7,10 @@ from django.db import connection
 from django.test import Client
 
 from delivery import emit
-from delivery.models import Event, EventState, Thread
+from delivery.models import Connection, DeliveryAttempt, Event, Thread
+from delivery.selectors import EventState
 from delivery.tokens import issue_token
+from tests.ledger import states
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,15 +63,42 @@ def test_long_poll_returns_empty_after_the_wait(client, bearer, thread):
     assert page["events"] == []
 
 
-def test_ack_marks_events_acked(client, bearer, thread):
+def test_ack_moves_the_acked_watermark(client, bearer, thread):
     for _ in range(3):
         emit(thread, "step", {})
+    client.get(f"/api/threads/{thread.id}/events?after=0", **bearer)
     response = post(client, f"/api/threads/{thread.id}/ack", {"seq": 2}, **bearer)
     assert response.json() == {"acked": 2}
-    states = list(
-        Event.objects.filter(thread=thread).order_by("seq").values_list("state", flat=True)
-    )
-    assert states[:2] == [EventState.ACKED, EventState.ACKED] and states[2] != EventState.ACKED
+    assert states(thread) == {1: EventState.ACKED, 2: EventState.ACKED, 3: EventState.SENT}
+
+
+def test_ack_beyond_what_was_sent_is_refused_over_http(client, bearer, thread):
+    """Events that exist but were never sent to this user cannot be acked into `acked`."""
+    for _ in range(5):
+        emit(thread, "step", {})
+    response = post(client, f"/api/threads/{thread.id}/ack", {"seq": 5}, **bearer)
+    assert (response.status_code, response.json()["error"]) == (400, "ack_beyond_sent")
+    client.get(f"/api/threads/{thread.id}/events?after=0&limit=2", **bearer)
+    response = post(client, f"/api/threads/{thread.id}/ack", {"seq": 3}, **bearer)
+    assert (response.status_code, response.json()["error"]) == (400, "ack_beyond_sent")
+    assert post(client, f"/api/threads/{thread.id}/ack", {"seq": 2}, **bearer).status_code == 200
+    assert set(states(thread).values()) == {EventState.ACKED, EventState.COMMITTED}
+    thread.refresh_from_db()
+    assert thread.acked_seq == 2
+
+
+def test_a_long_poll_is_a_connection_with_its_sends_on_record(client, bearer, thread):
+    for _ in range(3):
+        emit(thread, "step", {})
+    client.get(f"/api/threads/{thread.id}/events?after=0&limit=2", **bearer)
+    client.get(f"/api/threads/{thread.id}/events?after=2", **bearer)
+    [session] = Connection.objects.filter(thread=thread)
+    assert (session.transport, session.state, session.sent_seq) == ("longpoll", "live", 3)
+    sends = DeliveryAttempt.objects.filter(thread=thread).order_by("first_seq")
+    assert [(a.trigger, a.first_seq, a.last_seq, a.connection_id) for a in sends] == [
+        ("poll", 1, 2, session.pk),
+        ("poll", 3, 3, session.pk),
+    ]
 
 
 def test_message_is_idempotent_on_client_id(client, bearer, thread):

@@ -7,8 +7,10 @@ from channels.layers import channel_layers
 from django.db import connection
 
 from delivery import emit, emit_many, metrics
-from delivery.models import Connection, ConnectionState, DeliveryAttempt, Event, EventState
+from delivery.models import AckRange, Connection, ConnectionState, DeliveryAttempt, Event, Thread
+from delivery.selectors import EventState
 from tests.delivery.wsclient import connect, db, eventually, receive_events, send
+from tests.ledger import ack, states
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,8 +61,8 @@ async def test_resume_frame_backfills_from_the_ledger(thread, user):
 
 
 async def test_fresh_client_resumes_from_the_acked_watermark(thread, user):
-    events = await emit_many_async(thread, [("step", {}) for _ in range(4)])
-    await db(Event.objects.filter(pk__in=[e.pk for e in events[:2]]).update)(state=EventState.ACKED)
+    await emit_many_async(thread, [("step", {}) for _ in range(4)])
+    await db(ack)(thread, 2)
     ws, hello = await connect(thread, user)
     assert hello["resumed_from"] == 2
     assert [f["seq"] for f in await receive_events(ws, 2)] == [3, 4]
@@ -110,14 +112,11 @@ async def test_acks_are_persisted_in_one_batch(thread, user):
     await send(ws, {"type": "ack", "seq": 3})
     await send(ws, {"type": "ack", "seq": 5})
     await asyncio.sleep(0.4)
-    states = await db(
-        lambda: list(
-            Event.objects.filter(thread=thread).order_by("seq").values_list("state", "acked_at")
-        )
-    )()
-    assert all(state == EventState.ACKED and acked for state, acked in states)
+    assert set((await db(states)(thread)).values()) == {EventState.ACKED}
+    [moved] = await db(lambda: list(AckRange.objects.filter(thread=thread)))()
     row = await db(Connection.objects.get)(thread=thread)
-    assert row.acked_seq == 5
+    assert (moved.above, moved.upto, moved.connection_id) == (0, 5, row.pk)
+    assert (row.sent_seq, row.acked_seq) == (5, 5)
     await ws.disconnect()
 
 
@@ -127,8 +126,7 @@ async def test_acks_are_flushed_on_disconnect(thread, user):
     await receive_events(ws, 1)
     await send(ws, {"type": "ack", "seq": 1})
     await ws.disconnect()
-    event = await db(Event.objects.get)(thread=thread, seq=1)
-    assert event.state == EventState.ACKED
+    assert (await db(Thread.objects.get)(pk=thread.pk)).acked_seq == 1
 
 
 async def test_connection_row_records_open_and_close(thread, user):
@@ -192,18 +190,58 @@ async def test_pongs_keep_a_client_alive(thread, user, settings):
     await ws.disconnect()
 
 
-async def test_resume_records_a_delivery_attempt(thread, user):
+async def test_resume_records_a_delivery_attempt_on_its_connection(thread, user):
     await emit_many_async(thread, [("step", {}) for _ in range(3)])
     ws, _ = await connect(thread, user, after=1)
     await receive_events(ws, 2)
     attempt = await eventually(db(DeliveryAttempt.objects.filter(thread=thread).first))
-    assert (attempt.trigger, attempt.from_seq, attempt.to_seq, attempt.event_count) == (
+    row = await db(Connection.objects.get)(thread=thread)
+    assert (attempt.trigger, attempt.first_seq, attempt.last_seq, attempt.event_count) == (
         "resume",
         2,
         3,
         2,
     )
+    assert (attempt.connection_id, attempt.outcome) == (row.pk, "sent")
     await ws.disconnect()
+
+
+async def test_live_frames_are_recorded_as_one_range_per_flush(thread, user):
+    ws, _ = await connect(thread, user)
+    for i in range(6):
+        await emit_async(thread, "step", {"i": i})
+    await receive_events(ws, 6)
+    await ws.disconnect()
+    rows = await db(lambda: list(DeliveryAttempt.objects.filter(thread=thread)))()
+    assert {(a.trigger, a.outcome) for a in rows} == {("live", "sent")}
+    covered = sorted(seq for a in rows for seq in range(a.first_seq, a.last_seq + 1))
+    assert covered == [1, 2, 3, 4, 5, 6]
+    assert len(rows) < 6  # ranges, not a row per event
+
+
+async def test_ack_beyond_what_was_sent_is_refused(thread, user):
+    """A client that claims ?after=5 was never sent 1..5: its `ack 5` must not settle them."""
+    await emit_many_async(thread, [("step", {}) for _ in range(5)])
+    ws, hello = await connect(thread, user, after=5)
+    assert hello["resumed_from"] == 5
+    await send(ws, {"type": "ack", "seq": 5})
+    frame = await ws.receive_json_from(timeout=3)
+    assert (frame["type"], frame["code"]) == ("error", "ack_beyond_sent")
+    await ws.disconnect()
+    assert (await db(Thread.objects.get)(pk=thread.pk)).acked_seq == 0
+    assert set((await db(states)(thread)).values()) == {EventState.COMMITTED}
+
+
+async def test_ack_of_what_an_earlier_socket_was_sent_is_accepted(thread, user):
+    ws, _ = await connect(thread, user)
+    await emit_many_async(thread, [("step", {}) for _ in range(3)])
+    await receive_events(ws, 3)
+    await ws.disconnect()  # the client had them, but its ack never left
+    ws, _ = await connect(thread, user, after=3)
+    await send(ws, {"type": "ack", "seq": 3})
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+    assert (await db(Thread.objects.get)(pk=thread.pk)).acked_seq == 3
 
 
 async def test_pong_persists_the_heartbeat(thread, user, settings):

@@ -8,9 +8,11 @@ from channels.layers import get_channel_layer
 
 from delivery import emit, emit_many, metrics
 from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
-from delivery.models import Event, EventState, Thread
+from delivery.models import DeliveryAttempt, Event, Outcome, Thread
 from delivery.publisher import publisher
+from delivery.selectors import EventState
 from tests.delivery.wsclient import listen
+from tests.ledger import ack, states
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,23 +46,32 @@ def test_emit_many_sends_one_layer_message_with_every_event(thread):
     assert [e["payload"] for e in message["events"]] == [{"n": 0}, {"n": 1}, {"n": 2}]
 
 
-def test_events_with_no_listener_stay_pending_for_resume(thread):
-    events = emit_many(thread, [("a", {}), ("b", {})])
+def test_events_with_no_listener_stay_committed_for_resume(thread):
+    emit_many(thread, [("a", {}), ("b", {})])
     assert publisher.wait_idle()
-    states = set(
-        Event.objects.filter(pk__in=[e.pk for e in events]).values_list("state", flat=True)
-    )
-    assert states == {EventState.PENDING}
+    assert states(thread) == {1: EventState.COMMITTED, 2: EventState.COMMITTED}
+    assert not DeliveryAttempt.objects.filter(thread=thread).exists()
 
 
-def test_fast_path_success_marks_batch_sent(thread):
+def test_the_ledger_refuses_to_update_an_event(thread):
+    """Append-only is enforced by PostgreSQL, so no code path can mark an event in place."""
+    from django.db import DatabaseError
+
+    emit(thread, "a", {})
+    with pytest.raises(DatabaseError, match="append-only"):
+        Event.objects.filter(thread=thread).update(type="b")
+    assert Event.objects.get(thread=thread).type == "a"
+
+
+def test_sends_and_acks_are_ranges_not_event_writes(thread):
     listen(thread)
-    events = emit_many(thread, [("a", {}), ("b", {})])
+    emit_many(thread, [("a", {}), ("b", {})])
+    emit(thread, "c", {})
     assert publisher.wait_idle()
-    states = set(
-        Event.objects.filter(pk__in=[e.pk for e in events]).values_list("state", flat=True)
-    )
-    assert states == {EventState.SENT}
+    ack(thread, 3)
+    thread.refresh_from_db()
+    assert thread.acked_seq == 3
+    assert states(thread) == {1: EventState.ACKED, 2: EventState.ACKED, 3: EventState.ACKED}
 
 
 def test_idempotency_key_returns_the_same_event(thread):
@@ -123,7 +134,9 @@ def test_failed_fast_path_leaves_event_pending_and_never_raises(thread, unreacha
     with caplog.at_level(logging.ERROR, logger="delivery.fanout"):
         event = emit(thread, "agent_completed", {"answer": 84})
         assert publisher.wait_idle()
-    assert Event.objects.get(pk=event.pk).state == EventState.PENDING
+    assert states(thread) == {event.seq: EventState.COMMITTED}
+    [miss] = DeliveryAttempt.objects.filter(thread=thread)
+    assert (miss.outcome, miss.connection_id, miss.first_seq) == (Outcome.FAILED, None, 1)
     assert _sample(metrics.events_failed, cause="fast_path") == before + 1
     assert any(
         r.levelno == logging.ERROR and "live send failed" in r.getMessage() for r in caplog.records
@@ -179,14 +192,17 @@ def test_idempotency_key_reused_for_other_events_is_refused(thread):
         emit(thread, "agent_completed", {}, idempotency_key="k")
 
 
-def test_redelivering_a_range_sends_it_whatever_its_state(thread):
+def test_redelivering_a_dropped_range_sends_it_whatever_its_state(thread):
     from delivery.redelivery import redeliver_range
 
     events = emit_many(thread, [("a", {}), ("b", {})])
-    Event.objects.filter(thread=thread).update(state=EventState.ACKED)  # another tab acked
+    assert publisher.wait_idle()
+    ack(thread, 2)  # another tab acked: a drop on this one must still be repaired
     layer = get_channel_layer()
     channel = listen(thread)
     assert redeliver_range(thread_id=thread.id, first=events[0].seq, last=events[1].seq)
     message = async_to_sync(layer.receive)(channel)
-    assert message["trigger"] == "retry"
+    assert message["trigger"] == "heal"
     assert [e["seq"] for e in message["events"]] == [1, 2]
+    [row] = DeliveryAttempt.objects.filter(thread=thread)
+    assert (row.trigger, row.first_seq, row.last_seq, row.outcome) == ("heal", 1, 2, "sent")

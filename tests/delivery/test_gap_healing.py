@@ -7,9 +7,11 @@ import pytest
 from channels.layers import channel_layers
 
 from delivery import consumers, emit, metrics
-from delivery.models import Event, EventState
+from delivery.models import DeliveryAttempt, Outcome
 from delivery.publisher import publisher
+from delivery.selectors import EventState
 from tests.delivery.wsclient import connect, db, eventually, receive_events, send
+from tests.ledger import states
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,16 +72,28 @@ async def test_gap_is_backfilled_from_ledger(thread, user, tiny_capacity):
     await ws.disconnect()
 
 
-async def test_dropped_events_stay_pending_for_redelivery(thread, user, tiny_capacity):
+async def test_dropped_sends_are_recorded_and_the_events_stay_unsent(thread, user, tiny_capacity):
     ws, _ = await connect(thread, user)
     await _stall_and_burst(ws, thread, 6)
-    states = await db(
-        lambda: list(
-            Event.objects.filter(thread=thread).order_by("seq").values_list("state", flat=True)
-        )
+    misses = await db(
+        lambda: list(DeliveryAttempt.objects.filter(thread=thread, outcome=Outcome.DROPPED))
     )()
-    assert EventState.PENDING in states  # dropped ones were not marked sent
+    assert misses and all(a.connection_id is None and a.trigger == "live" for a in misses)
+    assert EventState.COMMITTED in (await db(states)(thread)).values()  # nobody wrote them
     await ws.disconnect()
+
+
+async def test_a_healed_gap_shows_its_first_send_and_connection(thread, user, tiny_capacity):
+    ws, _ = await connect(thread, user)
+    await _stall_and_burst(ws, thread, 6)
+    await db(emit)(thread, "step", {"i": "after"})
+    await receive_events(ws, 7)
+    await ws.disconnect()
+    statuses = await db(lambda: __import__("tests.ledger").ledger.statuses(thread))()
+    healed = [s for s in statuses.values() if s.sends and s.sends[0].trigger == "heal"]
+    assert healed, "some event was written by the consumer's gap healing"
+    for status in healed:
+        assert status.first_sent_at is not None and status.sends[0].connection_id is not None
 
 
 async def test_dropped_tail_is_redelivered_with_no_later_event(
@@ -94,8 +108,8 @@ async def test_dropped_tail_is_redelivered_with_no_later_event(
         frames += await receive_events(ws, 1, timeout=10)
         seen = sorted({f["seq"] for f in frames})
     assert [f["seq"] for f in frames][:1] == [1]
-    pending = await eventually(
-        db(lambda: not Event.objects.filter(thread=thread, state=EventState.PENDING).exists())
+    everything_sent = await eventually(
+        db(lambda: EventState.COMMITTED not in states(thread).values())
     )
-    assert pending
+    assert everything_sent
     await ws.disconnect()

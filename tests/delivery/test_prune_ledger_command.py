@@ -31,7 +31,7 @@ def prune_ledger(*args: str) -> str:
 
 def test_days_default_to_the_retention_setting(thread, retention_days):
     retention_days(10)
-    ledger(thread, "aa", days_old=11)
+    ledger(thread, "aa", days_old=12)
     ledger(thread, "aa", days_old=9)
     prune_ledger()
     assert seqs(thread) == [3, 4]
@@ -39,24 +39,24 @@ def test_days_default_to_the_retention_setting(thread, retention_days):
 
 def test_days_flag_overrides_the_setting(thread, retention_days):
     retention_days(10)
-    ledger(thread, "aa", days_old=11)
-    prune_ledger("--days", "12")
+    ledger(thread, "aa", days_old=12)
+    prune_ledger("--days", "14")
     assert seqs(thread) == [1, 2]
 
 
-def test_output_says_what_was_deleted_and_kept(thread):
-    ledger(thread, "aapa")
+def test_output_says_what_was_dropped(thread):
+    ledger(thread, "aasc")
     out = prune_ledger("--days", "30", "--batch-size", "1")
-    assert "deleted 2 event(s) in 1 thread(s)" in out
-    assert "Kept 1 old pending/sent event(s)" in out
-    assert "1 old settled event(s) behind them" in out
+    assert "dropped 10 day(s) of partitions" in out  # the ledger's day and the empty ones after
+    assert "4 event(s), 3 delivery attempt(s) and 1 ack range(s)" in out
+    assert "2 of those events were never acknowledged" in out
 
 
-def test_dry_run_prints_counts_and_deletes_nothing(thread):
+def test_dry_run_prints_counts_and_drops_nothing(thread):
     ledger(thread, "aaa")
     out = prune_ledger("--days", "30", "--dry-run")
-    assert out.startswith("Dry run: nothing deleted.")
-    assert "would delete 3 event(s)" in out
+    assert out.startswith("Dry run: nothing dropped.")
+    assert "would drop 10 day(s) of partitions" in out and " 3 event(s)" in out
     assert seqs(thread) == [1, 2, 3]
 
 
@@ -90,7 +90,7 @@ def test_retention_off_still_prunes_once_with_explicit_days(thread, retention_da
 
 def test_task_prunes_with_the_configured_retention(thread, retention_days):
     retention_days(10)
-    ledger(thread, "aa", days_old=11)
+    ledger(thread, "aa", days_old=12)
     ledger(thread, "a", days_old=9)
     tasks.prune_ledger()
     assert seqs(thread) == [3]

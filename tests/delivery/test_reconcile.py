@@ -14,13 +14,16 @@ from delivery.models import (
     ConnectionState,
     DeliveryAttempt,
     Event,
-    EventState,
     ReconcilerHeartbeat,
+    Thread,
     Trigger,
+    UndeliveredRange,
 )
 from delivery.reconcile import reconcile
+from delivery.selectors import EventState
 from monitoring.models import Alert
 from tests.delivery.wsclient import connect, db, receive_events
+from tests.ledger import sent, states, status_of
 from tests.monitoring.sampling import sample
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,7 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def _reconcile_until_undelivered(thread, timeout: float = 8.0) -> None:
     """Beat, compressed: sweep every 50 ms until the thread's event is given up on."""
-    undelivered = db(Event.objects.filter(thread=thread, state=EventState.UNDELIVERED).exists)
+    undelivered = db(UndeliveredRange.objects.filter(thread=thread).exists)
     deadline = time.monotonic() + timeout
     while not await undelivered() and time.monotonic() < deadline:
         await db(reconcile)()
@@ -53,11 +56,17 @@ async def test_never_acked_event_is_retried_with_backoff_then_undelivered(
     gaps = [b - a for a, b in itertools.pairwise(sent_at)]
     # Never before schedule: the deadline, then twice the deadline (a little jitter allowed).
     assert gaps[0] >= 0.18 and gaps[1] >= 0.38, gaps
-    event = await db(Event.objects.get)(thread=thread)
-    assert (event.state, event.attempts) == (EventState.UNDELIVERED, 3)
-    assert event.undelivered_cause == "no ack after 3 sends"
-    retries = await db(DeliveryAttempt.objects.filter(thread=thread, trigger=Trigger.RETRY).count)()
+    status = await db(status_of)(thread, 1)
+    assert (status.state, len(status.sends)) == (EventState.UNDELIVERED, 3)
+    assert status.undelivered_cause == "no ack after 3 sends"
+    retries = await db(
+        DeliveryAttempt.objects.filter(
+            thread=thread, trigger=Trigger.RETRY, connection__isnull=True
+        ).count
+    )()
     assert retries == 2
+    [lost] = await db(lambda: list(UndeliveredRange.objects.filter(thread=thread)))()
+    assert (lost.first_seq, lost.last_seq) == (1, 1)
     alert = await db(Alert.objects.get)(kind="undelivered", thread=thread)
     assert (alert.state, alert.count) == ("open", 1)
     assert sample("silent_failure_detected_total", kind="unacked") == failures + 1
@@ -69,24 +78,29 @@ async def test_offline_thread_waits_for_its_client(thread, fast_timings):
     await db(emit)(thread, "agent_completed", {})
     await asyncio.sleep(0.2)
     await db(reconcile)()
-    event = await db(Event.objects.get)(thread=thread)
-    assert event.state in (EventState.PENDING, EventState.SENT)  # waiting, not failed
+    assert await db(states)(thread) == {1: EventState.COMMITTED}  # waiting, not failed
     assert await db(Alert.objects.count)() == 0
 
 
-async def test_pending_events_of_a_live_thread_are_sent(thread, user):
+async def test_unsent_events_of_a_live_thread_are_sent(thread, user):
+    """Committed while a socket was live, but its fast path never ran (a process died)."""
     ws, _ = await connect(thread, user)
-    await db(Event.objects.create)(thread=thread, seq=1, type="step", payload={})
-    await db(type(thread).objects.filter(pk=thread.pk).update)(last_seq=1)
-    await db(Event.objects.filter(thread=thread).update)(
-        created_at=timezone.now() - timedelta(seconds=5)
+    five_seconds_ago = timezone.now() - timedelta(seconds=5)
+    await db(Event.objects.create)(
+        thread=thread, seq=1, type="step", payload={}, created_at=five_seconds_ago
     )
+    await db(Thread.objects.filter(pk=thread.pk).update)(last_seq=1)
     report = await db(reconcile)()
     assert report.pending_sent == 1
     [frame] = await receive_events(ws, 1)
     assert frame["seq"] == 1
-    assert (await db(Event.objects.get)(thread=thread)).state == EventState.SENT
     await ws.disconnect()
+    status = await db(status_of)(thread, 1)
+    assert status.state == EventState.SENT
+    assert [(a.trigger, a.connection_id is None) for a in status.attempts] == [
+        ("heal", True),  # the reconciler's message to the thread's group
+        ("heal", False),  # the frame the socket wrote
+    ]
 
 
 async def test_stalled_run_is_closed_and_the_client_receives_agent_failed(
@@ -189,8 +203,8 @@ async def test_one_sweep_resends_each_live_thread_its_own_overdue_events(user, f
         assert await db(publisher.wait_idle)()  # nobody listens yet: the fast path sends nothing
         channels[thread.id] = await layer.new_channel()
         await layer.group_add(group_name(thread.id), channels[thread.id])
-        await db(Connection.objects.create)(thread=thread, user=user)
-    await db(Event.objects.update)(state=EventState.SENT, attempts=1, last_sent_at=timezone.now())
+        row = await db(Connection.objects.create)(thread=thread, user=user, sent_seq=n)
+        await db(sent)(thread, 1, n, connection=row)  # its socket wrote them, no ack came
     await asyncio.sleep(0.1)
     report = await db(reconcile)()
     assert report.retried == 1 + 2 + 3
@@ -198,6 +212,11 @@ async def test_one_sweep_resends_each_live_thread_its_own_overdue_events(user, f
         message = await asyncio.wait_for(layer.receive(channels[thread.id]), timeout=2)
         assert [frame["seq"] for frame in message["events"]] == list(range(1, n + 1))
         assert message["trigger"] == Trigger.RETRY
-    assert set(await db(lambda: list(Event.objects.values_list("attempts", flat=True)))()) == {2}
-    rows = await db(lambda: list(DeliveryAttempt.objects.values_list("event_count", flat=True)))()
-    assert sorted(rows) == [1, 2, 3]
+    rows = await db(
+        lambda: list(
+            DeliveryAttempt.objects.filter(trigger=Trigger.RETRY).values_list(
+                "first_seq", "last_seq", "connection_id"
+            )
+        )
+    )()
+    assert sorted(rows) == [(1, 1, None), (1, 2, None), (1, 3, None)]

@@ -1,4 +1,4 @@
-"""Two reconcilers at once: SKIP LOCKED splits the work; nothing is sent or counted twice."""
+"""Two reconcilers at once: per-thread claims split the work; nothing is sent or counted twice."""
 
 import asyncio
 import json
@@ -11,10 +11,12 @@ import pytest
 from django.db import connection
 
 from delivery import emit_many
-from delivery.models import DeliveryAttempt, Event, EventState, Trigger
+from delivery.models import DeliveryAttempt, Trigger
 from delivery.reconcile import reconcile
+from delivery.selectors import EventState
 from monitoring.models import Alert
 from tests.delivery.wsclient import connect, db, receive_events
+from tests.ledger import states
 from tests.monitoring.sampling import sample
 from tests.processes import ROOT, subprocess_env
 
@@ -52,14 +54,11 @@ async def test_two_reconcilers_retry_each_event_once(thread, user, fast_timings)
     retried = await receive_events(ws, COUNT)
     assert sorted(f["seq"] for f in retried) == list(range(1, COUNT + 1))  # each seq once
     assert await ws.receive_nothing(timeout=0.3)
-    attempts = await db(lambda: set(Event.objects.values_list("attempts", flat=True)))()
-    assert attempts == {2}
     rows = await db(
-        lambda: list(
-            DeliveryAttempt.objects.filter(trigger=Trigger.RETRY).values_list(
-                "event_count", flat=True
-            )
-        )
+        lambda: [
+            a.event_count
+            for a in DeliveryAttempt.objects.filter(trigger=Trigger.RETRY, connection__isnull=True)
+        ]
     )()
     assert sum(rows) == COUNT
     rendered = _render([], retried)
@@ -77,8 +76,7 @@ async def test_two_reconcilers_mark_each_event_undelivered_once(thread, user, fa
     reports = await db(_two_reconcilers_at_once)()
     assert sum(r.undelivered for r in reports) == COUNT
     assert sample("silent_failure_detected_total", kind="unacked") == before + COUNT
-    states = await db(lambda: set(Event.objects.values_list("state", flat=True)))()
-    assert states == {EventState.UNDELIVERED}
+    assert set((await db(states)(thread)).values()) == {EventState.UNDELIVERED}
     assert await db(Alert.objects.filter(kind="undelivered", thread=thread).count)() == 1
     await ws.disconnect()
 
@@ -124,9 +122,8 @@ async def test_two_reconciler_processes_send_each_retry_once(thread, user, fast_
     assert _render([], retries) == list(range(1, count + 1))
     rows = await db(
         lambda: sum(
-            DeliveryAttempt.objects.filter(trigger=Trigger.RETRY).values_list(
-                "event_count", flat=True
-            )
+            a.event_count
+            for a in DeliveryAttempt.objects.filter(trigger=Trigger.RETRY, connection__isnull=True)
         )
     )()
     assert rows == count * (budget - 1)

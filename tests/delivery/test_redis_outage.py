@@ -17,7 +17,7 @@ import pytest
 import websockets
 from django.conf import settings
 
-from delivery.models import Event, EventState
+from delivery.models import Thread
 from tests.delivery.wsclient import db, token_for
 from tests.monitoring.scrape import value
 from tests.processes import ROOT, free_port, start_daphne, stop, subprocess_env, wait_for_port
@@ -128,7 +128,7 @@ async def test_redis_outage_loses_nothing_and_heals_itself(outage_stack, thread,
         assert during["failed"] == 5  # websocket_events_failed_total{cause="fast_path"}
 
         redis["process"] = await asyncio.to_thread(start_redis, redis["port"], tmp_path / "r2.log")
-        acked = db(Event.objects.filter(thread=thread, state=EventState.ACKED).count)
+        acked = db(lambda: Thread.objects.get(pk=thread.pk).acked_seq)
         await wait_until(lambda: _equals(acked, 8), timeout=30)
     finally:
         client.cancel()

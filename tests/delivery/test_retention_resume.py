@@ -36,8 +36,9 @@ async def test_resume_on_a_fully_pruned_thread_gets_resync_then_live_events(thre
 
 
 async def test_a_fresh_client_after_a_prune_resumes_at_the_watermark_without_resync(thread, user):
-    await db(ledger)(thread, "aaap")
+    await db(ledger)(thread, "aaa")
     await db(prune_ledger)(older_than=cutoff())
+    await db(emit)(thread, "agent_step", {})
     ws, hello = await connect(thread, user)
     assert hello["resumed_from"] == 3
     assert [f["seq"] for f in await receive_events(ws, 1)] == [4]

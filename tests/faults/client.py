@@ -73,7 +73,7 @@ class RenderingClient:
             await asyncio.sleep(min(0.1 * attempt, 0.5))
 
     async def _session(self, ws) -> None:
-        state = {"socket_seq": 0, "acked": 0, "resume_after": None}
+        state = {"socket_seq": 0, "socket_got": 0, "acked": 0, "resume_after": None}
         acker = asyncio.create_task(self._ack_loop(ws, state))
         try:
             async for raw in ws:
@@ -93,7 +93,14 @@ class RenderingClient:
             await ws.send(json.dumps({"type": "pong", "t": frame["t"]}))
         elif kind == "event":
             state["socket_seq"] = max(state["socket_seq"], frame["seq"])
+            state["socket_got"] = max(state["socket_got"], frame["seq"])
+            if frame["seq"] <= state["acked"]:  # redelivered: that ack never reached the ledger
+                state["acked"] = frame["seq"] - 1
             await self._render(ws, frame["seq"], state)
+        elif kind == "error" and frame.get("code") == "ack_beyond_sent":
+            # Its server died before recording what it sent: ack what this socket carried.
+            state["socket_seq"] = state["socket_got"]
+            state["acked"] = min(state["acked"], state["socket_got"])
 
     async def _render(self, ws, seq: int, state: dict) -> None:
         if seq <= self.high:

@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-from delivery.models import Event, EventState, Thread
+from delivery.models import Event, Thread
+from delivery.selectors import EventState, event_statuses
 from monitoring.models import Alert
 from tests.faults.client import RenderingClient
 
@@ -22,12 +23,11 @@ def check_zero_silent_loss(clients: list[RenderingClient]) -> Outcome:
     events = lost = twice = undelivered = 0
     for client in clients:
         thread = Thread.objects.get(pk=client.thread_id)
-        ledger = list(
-            Event.objects.filter(thread=thread)
-            .order_by("seq")
-            .values_list("seq", "state", "undelivered_cause")
+        seqs = list(
+            Event.objects.filter(thread=thread).order_by("seq").values_list("seq", flat=True)
         )
-        seqs = [seq for seq, _, _ in ledger]
+        statuses = event_statuses(thread=thread, seqs=seqs)
+        ledger = [(s, statuses[s].state, statuses[s].undelivered_cause) for s in seqs]
         assert seqs == list(range(1, thread.last_seq + 1)), "ledger seqs are not contiguous"
         twice += len(client.rendered) - len(set(client.rendered))
         assert client.rendered == sorted(set(client.rendered)), "rendered out of order or twice"

@@ -40,6 +40,24 @@ test("acks are cumulative, batched on the tick, and never pass what the socket s
   assert.deepEqual(sent(actions), [{ type: "ack", seq: 5 }]);
 });
 
+test("an ack the ledger refuses falls back to what this socket carried, quietly", () => {
+  const refused = { type: "frame", frame: { type: "error", code: "ack_beyond_sent", detail: "x" } };
+  let { state, actions } = run(initialState({ threadId: "t", renderedSeq: 7 }), [hello(7), { type: "tick" }]);
+  assert.deepEqual(sent(actions), [{ type: "ack", seq: 7 }]);
+  ({ state, actions } = run(state, [refused, { type: "tick" }]));
+  assert.ok(!actions.some((a) => a.type === "notice"));
+  assert.deepEqual(sent(actions), []); // nothing this socket carried yet
+  ({ state, actions } = run(state, [ev(6), ev(7), { type: "tick" }])); // the server's retry
+  assert.deepEqual(sent(actions), [{ type: "ack", seq: 7 }]);
+});
+
+test("a redelivered event that was already acked is acked again", () => {
+  let { state, actions } = run(initialState({ threadId: "t" }), [hello(), ev(1), ev(2), { type: "tick" }]);
+  assert.deepEqual(sent(actions), [{ type: "ack", seq: 2 }]);
+  ({ state, actions } = run(state, [ev(2), { type: "tick" }]));
+  assert.deepEqual(sent(actions), [{ type: "ack", seq: 2 }]);
+});
+
 test("answers ping with pong carrying the same t", () => {
   const { actions } = run(initialState({ threadId: "t" }), [hello(), { type: "frame", frame: { type: "ping", t: 12.5 } }]);
   assert.deepEqual(sent(actions), [{ type: "pong", t: 12.5 }]);

@@ -9,9 +9,9 @@ from delivery.retention import PruneReport, prune_ledger
 
 class Command(BaseCommand):
     help = (
-        "Delete settled ledger events older than --days (default LEDGERLINE_RETENTION_DAYS), "
-        "keeping every thread's unresolved tail; also old delivery attempts and closed "
-        "connections. See delivery/retention.py for the rule."
+        "Drop the ledger's daily partitions (events, delivery attempts, ack ranges) older than "
+        "--days (default LEDGERLINE_RETENTION_DAYS), and old closed connections. See "
+        "delivery/retention.py for the rule."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,13 +51,14 @@ class Command(BaseCommand):
 
 
 def describe(report: PruneReport) -> str:
-    verb = "would delete" if report.dry_run else "deleted"
-    prefix = "Dry run: nothing deleted. " if report.dry_run else ""
+    verb = "would drop" if report.dry_run else "dropped"
+    prefix = "Dry run: nothing dropped. " if report.dry_run else ""
+    days = f"{report.days[0]} to {report.days[-1]}" if report.days else "none"
     return (
         f"{prefix}Older than {report.cutoff:%Y-%m-%d %H:%M} UTC, {verb} "
-        f"{report.events} event(s) in {report.threads} thread(s), "
-        f"{report.attempts} delivery attempt(s) and {report.connections} connection(s).\n"
-        f"Kept {report.kept_unresolved} old pending/sent event(s) (still owed to a client) and "
-        f"{report.kept_pinned} old settled event(s) behind them, a young or an audited event. "
-        f"({report.duration:.2f} s)"
+        f"{len(report.days)} day(s) of partitions ({days}): {report.events} event(s), "
+        f"{report.attempts} delivery attempt(s) and {report.ack_ranges} ack range(s); "
+        f"{report.dropped_unacked} of those events were never acknowledged.\n"
+        f"Deleted {report.connections} closed connection(s) and "
+        f"{report.undelivered_ranges} undelivered range(s) in {report.duration:.2f}s."
     )

@@ -13,9 +13,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 import pytest
 from django.conf import settings
+from psycopg.conninfo import make_conninfo
 
 from tests.processes import ROOT
 
@@ -187,9 +187,7 @@ def test_a_seeded_legacy_ledger_migrates_to_watermarks_and_ranges(scratch):
         assert _rows(cursor, "SELECT event_id FROM console_contentreveal") == [(revealed,)]
         copies = _rows(cursor, "SELECT event_id FROM delivery_auditedevent ORDER BY seq")
         assert sorted(copies) == sorted([(replayed,), (revealed,)])
-        assert not _rows(
-            cursor, "SELECT 1 FROM pg_class WHERE relname LIKE 'delivery_%%_legacy'"
-        )
+        assert not _rows(cursor, "SELECT 1 FROM pg_class WHERE relname LIKE 'delivery_%%_legacy'")
     states = _manage(
         scratch,
         "shell",

@@ -3,9 +3,10 @@
     make bench                       # every section, about 9 minutes
     make bench ARGS='--only throughput,latency --rounds 2'
 
-Sections: throughput, latency, emit, resume, reconcile, memory. Each prints its table as it
-finishes; the whole report is also written to .run/bench/latest.md. Run it on an idle machine:
-the systems alternate, so noise lands on both, but a busy machine lowers every figure.
+Sections: throughput, latency, emit, resume, burst, retention, reconcile, memory. Each prints
+its table as it finishes; the whole report is also written to .run/bench/latest.md. Run it on
+an idle machine: the systems alternate, so noise lands on both, but a busy machine lowers
+every figure.
 """
 
 import argparse
@@ -19,7 +20,7 @@ import psutil
 from bench import report
 from bench.stack import ROOT, BenchStack
 
-SECTIONS = ("throughput", "latency", "emit", "resume", "reconcile", "memory")
+SECTIONS = ("throughput", "latency", "emit", "resume", "burst", "retention", "reconcile", "memory")
 
 
 def machine() -> str:
@@ -57,6 +58,14 @@ def run_ledger_sections(stack: BenchStack, only: set[str], rounds: int) -> None:
         server = stack.daphne("config.asgi:application")
         resume.run(stack, server)
         stack.stop(server)
+    if "burst" in only:
+        from bench import burst
+
+        burst.run(stack)
+    if "retention" in only:
+        from bench import retention_drop
+
+        retention_drop.run(stack)
     if "memory" in only:
         from bench import idle_memory
 

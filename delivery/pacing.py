@@ -88,17 +88,24 @@ class SocketProgress:
         await progress_writer().write([self])
 
 
+# A writer with nothing new for this long writes at once: the end of a burst reaches the
+# ledger promptly, while a steady stream is written once per ACK_FLUSH_INTERVAL.
+QUIET = 0.05
+
+
 class ProgressWriter:
-    """One per event loop: every ACK_FLUSH_INTERVAL, one statement writes every socket's
-    sends and acks (a statement per socket, or per event, made these writes most of the
-    ledger's cost)."""
+    """One per event loop: one statement writes every socket's sends and acks, at most every
+    ACK_FLUSH_INTERVAL while they keep coming, and as soon as they pause (a statement per
+    socket, or per event, made these writes most of the ledger's cost)."""
 
     def __init__(self) -> None:
         self.waiting: set[SocketProgress] = set()
         self.task: asyncio.Task[None] | None = None
+        self.touched = 0.0
 
     def schedule(self, socket: SocketProgress) -> None:
         self.waiting.add(socket)
+        self.touched = time.monotonic()
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
 
@@ -107,7 +114,14 @@ class ProgressWriter:
 
     async def _run(self) -> None:
         while self.waiting:
-            await asyncio.sleep(conf.timing("ACK_FLUSH_INTERVAL"))
+            began = time.monotonic()
+            interval = conf.timing("ACK_FLUSH_INTERVAL")
+            quiet = min(QUIET, interval)
+            while True:
+                await asyncio.sleep(quiet)
+                now = time.monotonic()
+                if now - self.touched >= quiet or now - began >= interval:
+                    break
             sockets, self.waiting = self.waiting, set()
             await self.write(sockets)
 

@@ -63,11 +63,12 @@ CREATE TABLE delivery_deliveryattempt (
     outcome varchar(12) NOT NULL DEFAULT 'sent',
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     detail varchar(200) NOT NULL DEFAULT '',
-    CONSTRAINT attempt_pk PRIMARY KEY (id, created_at),
+    -- The key leads with what every read asks (a thread's sends from a seq on), so one index
+    -- serves both; `id` makes it unique, `created_at` is the partition key it must include.
+    CONSTRAINT attempt_pk PRIMARY KEY (thread_id, last_seq, created_at, id),
     CONSTRAINT attempt_range_ordered CHECK (first_seq >= 1 AND last_seq >= first_seq)
 ) PARTITION BY RANGE (created_at);
 ALTER SEQUENCE delivery_attempt_id_seq OWNED BY delivery_deliveryattempt.id;
-CREATE INDEX attempt_thread_seq_idx ON delivery_deliveryattempt (thread_id, last_seq);
 CREATE INDEX attempt_created_brin ON delivery_deliveryattempt USING brin (created_at);
 -- Repairs are rare: thread health and the overview find them without reading every send.
 CREATE INDEX attempt_repair_idx ON delivery_deliveryattempt (thread_id, created_at)
@@ -81,11 +82,10 @@ CREATE TABLE delivery_ackrange (
     above bigint NOT NULL,
     upto bigint NOT NULL,
     acked_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    CONSTRAINT ackrange_pk PRIMARY KEY (id, acked_at),
+    CONSTRAINT ackrange_pk PRIMARY KEY (thread_id, upto, acked_at, id),
     CONSTRAINT ackrange_ordered CHECK (above >= 0 AND upto > above)
 ) PARTITION BY RANGE (acked_at);
 ALTER SEQUENCE delivery_ackrange_id_seq OWNED BY delivery_ackrange.id;
-CREATE INDEX ackrange_thread_upto_idx ON delivery_ackrange (thread_id, upto);
 CREATE INDEX ackrange_time_brin ON delivery_ackrange USING brin (acked_at);
 
 -- Append-only, enforced: an event row is written once. (A DELETE stays possible: a user's
@@ -105,7 +105,8 @@ BEGIN
     RAISE EXCEPTION 'thread %: last_seq may not fall from % to %', OLD.id, OLD.last_seq,
         NEW.last_seq USING ERRCODE = 'check_violation';
 END $$;
-CREATE TRIGGER thread_seq_never_falls BEFORE UPDATE OF last_seq ON delivery_thread
+-- AFTER, not BEFORE: a BEFORE ROW trigger locks the row first, one more WAL record per emit.
+CREATE TRIGGER thread_seq_never_falls AFTER UPDATE OF last_seq ON delivery_thread
     FOR EACH ROW WHEN (NEW.last_seq < OLD.last_seq)
     EXECUTE FUNCTION delivery_thread_seq_never_falls();
 -- Room on each page for the emit's and the ack's updates to stay HOT.

@@ -40,9 +40,11 @@ GROW_SQL = """
 WITH owners AS (SELECT array_agg(id ORDER BY id) AS ids FROM auth_user
                  WHERE username LIKE 'recon%%'),
 t AS (
-  INSERT INTO delivery_thread (id, owner_id, title, last_seq, acked_seq, created_at)
+  INSERT INTO delivery_thread (id, owner_id, title, last_seq, acked_seq, created_at,
+                               last_event_at)
   SELECT gen_random_uuid(), o.ids[1 + g %% cardinality(o.ids)], 'bench thread ' || g,
-         %(events)s, %(events)s, now() - make_interval(secs => g * 30)
+         %(events)s, %(events)s, now() - make_interval(secs => g * 30),
+         now() - make_interval(secs => g * 30 - %(events)s)
     FROM generate_series(%(first)s, %(last)s) g, owners o
   RETURNING id, owner_id, created_at
 ),

@@ -22,5 +22,9 @@ def thread_list(*, user: AbstractBaseUser) -> QuerySet[Thread]:
 def history(*, thread: Thread) -> tuple[list[Event], int]:
     """The thread's latest events (up to `HISTORY_LIMIT`) and the last seq among them."""
     after = max(0, thread.last_seq - HISTORY_LIMIT)
-    events = list(selectors.events_after(thread_id=thread.id, after=after, limit=HISTORY_LIMIT))
+    events = list(
+        selectors.events_after(
+            thread_id=thread.id, after=after, limit=HISTORY_LIMIT, since=thread.created_at
+        )
+    )
     return events, events[-1].seq if events else after

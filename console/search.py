@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from console.exceptions import BadFilter
@@ -112,11 +112,10 @@ def thread_page(flt: ThreadFilter, *, cursor: str = "") -> ThreadPage:
     if cursor:
         created, ident = decode_cursor(cursor)
         threads = threads.filter(Q(created_at__lt=created) | Q(created_at=created, pk__lt=ident))
-    newest = Event.objects.filter(thread=OuterRef("pk"), seq=OuterRef("last_seq"))
-    threads = threads.annotate(
-        last_event_at=Subquery(newest.values("created_at")[:1]),
-        open_count=F("last_seq") - F("acked_seq"),
-    ).order_by("-created_at", "-pk")
+    # The thread row knows its newest event's time (`last_event_at`) and its unacked count.
+    threads = threads.annotate(open_count=F("last_seq") - F("acked_seq")).order_by(
+        "-created_at", "-pk"
+    )
     rows = list(threads[: PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]

@@ -118,7 +118,8 @@ def thread_with_health(thread_id: uuid.UUID) -> Thread:
 
 def build(thread_id: uuid.UUID, *, before_seq: int | None = None) -> Timeline:
     thread = thread_with_health(thread_id)
-    events_qs = Event.objects.filter(thread=thread).defer("payload").order_by("-seq")
+    events_qs = Event.objects.filter(thread=thread, created_at__gte=thread.created_at)
+    events_qs = events_qs.defer("payload").order_by("-seq")
     if before_seq:
         events_qs = events_qs.filter(seq__lt=before_seq)
     events = list(events_qs[: TIMELINE_EVENTS + 1])

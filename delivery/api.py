@@ -192,7 +192,11 @@ def _page(
     user: Any, thread_id: uuid.UUID, session: uuid.UUID, after: int, limit: int
 ) -> dict[str, Any]:
     thread = selectors.thread_for_user(thread_id=thread_id, user=user)
-    events = list(selectors.events_after(thread_id=thread.id, after=after, limit=limit))
+    events = list(
+        selectors.events_after(
+            thread_id=thread.id, after=after, limit=limit, since=thread.created_at
+        )
+    )
     frames = [event_frame(e) for e in events]
     if events:
         _record_poll(thread.id, session, [e.seq for e in events])

@@ -131,7 +131,7 @@ WITH sends AS (
     SELECT DISTINCT ON (thread_id) thread_id, connection_id, acked_seq, acked_at
       FROM marks WHERE acked_seq > 0 ORDER BY thread_id, acked_seq DESC, acked_at
 ), held AS (
-    SELECT t.id, t.acked_seq AS above
+    SELECT t.id, t.acked_seq AS above, t.created_at AS since, t.last_event_at AS until
       FROM delivery_thread t JOIN best b ON b.thread_id = t.id
      WHERE t.acked_seq < b.acked_seq
      ORDER BY t.id FOR NO KEY UPDATE OF t
@@ -139,7 +139,8 @@ WITH sends AS (
     UPDATE delivery_thread t SET acked_seq = b.acked_seq
       FROM best b JOIN held h ON h.id = b.thread_id
      WHERE t.id = b.thread_id AND t.acked_seq < b.acked_seq
- RETURNING t.id AS thread_id, h.above, b.acked_seq AS upto, b.connection_id, b.acked_at
+ RETURNING t.id AS thread_id, h.above, b.acked_seq AS upto, b.connection_id, b.acked_at,
+           h.since, h.until
 ), ranges AS (
     INSERT INTO delivery_ackrange (thread_id, connection_id, above, upto, acked_at)
     SELECT thread_id, connection_id, above, upto, acked_at FROM moved
@@ -148,7 +149,7 @@ SELECT m.upto - m.above,
        ARRAY(SELECT EXTRACT(EPOCH FROM (m.acked_at - e.created_at))::float8
                FROM delivery_event e
               WHERE e.thread_id = m.thread_id AND e.seq > m.above AND e.seq <= m.upto
-                AND e.critical)
+                AND e.created_at BETWEEN m.since AND m.until AND e.critical)
   FROM moved m
 """
 

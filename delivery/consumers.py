@@ -23,7 +23,7 @@ from delivery.auth import query_params
 from delivery.exceptions import DeliveryError, ThreadNotFound
 from delivery.fanout import group_name
 from delivery.heartbeats import heartbeats
-from delivery.models import Trigger
+from delivery.models import Thread, Trigger
 from delivery.pacing import FrameBudget, SocketProgress
 from delivery.protocol import (
     Ack,
@@ -54,14 +54,17 @@ ACK_RECHECK_SECONDS = 1.0
 
 
 @database_sync_to_async
-def _ledger_position(thread_id: uuid.UUID) -> tuple[int, int, int | None]:
-    last, watermark = selectors.ledger_position(thread_id=thread_id)
-    return last, watermark, selectors.first_retained_seq(thread_id=thread_id)
+def _ledger_position(thread: Thread) -> tuple[int, int, int | None]:
+    last, watermark = selectors.ledger_position(thread_id=thread.id)
+    first = selectors.first_retained_seq(thread_id=thread.id, since=thread.created_at)
+    return last, watermark, first
 
 
 @database_sync_to_async
-def _events_between(thread_id: uuid.UUID, first: int, last: int) -> list[dict[str, Any]]:
-    events = selectors.events_between(thread_id=thread_id, first=first, last=last)
+def _events_between(thread: Thread, first: int, last: int) -> list[dict[str, Any]]:
+    events = selectors.events_between(
+        thread_id=thread.id, first=first, last=last, since=thread.created_at
+    )
     return [event_frame(event) for event in events]
 
 
@@ -108,7 +111,7 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             return await self.refuse(CloseCode.FORBIDDEN, "forbidden", "not your thread")
         self.thread, self.thread_id = thread, thread.id
         await self.channel_layer.group_add(group_name(self.thread_id), self.channel_name)
-        last, watermark, first_retained = await _ledger_position(self.thread_id)
+        last, watermark, first_retained = await _ledger_position(self.thread)
         resume_from = watermark if after is None else after
         self.connection_id = (
             await open_connection(
@@ -168,7 +171,7 @@ class ThreadConsumer(AsyncWebsocketConsumer):
     async def send_from_ledger(self, first: int, last: int, trigger: str) -> int:
         chunk, sent = conf.limit("BACKFILL_CHUNK"), 0
         while first <= last:
-            frames = await _events_between(self.thread_id, first, min(last, first + chunk - 1))
+            frames = await _events_between(self.thread, first, min(last, first + chunk - 1))
             await self.write_frames(frames, trigger)
             sent += len(frames)
             first += chunk
@@ -267,7 +270,7 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             await self.check_ack(frame.seq)
             self.progress.ack(frame.seq)
         elif isinstance(frame, Resume):
-            last, _, first_retained = await _ledger_position(self.thread_id)
+            last, _, first_retained = await _ledger_position(self.thread)
             await self.resume(frame.after, last, first_retained)
         elif isinstance(frame, Pong):
             await self.on_pong()

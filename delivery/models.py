@@ -1,7 +1,7 @@
 """The ledger. Events are written once and never updated; delivery is kept as positions.
 
 - `Event` rows are append-only: one INSERT each, in a table partitioned by day
-  (`delivery/partitions.py`).
+  (`delivery/partitions.py`); an UPDATE is refused by the database.
 - `Thread.acked_seq` and each `Connection`'s `sent_seq` / `acked_seq` are watermarks, the way
   Kafka keeps a consumer group's offsets.
 - `DeliveryAttempt` (a send of a seq range), `AckRange` (the thread's ack watermark moving from
@@ -32,6 +32,9 @@ class Thread(models.Model):
     last_seq = models.BigIntegerField(default=0)
     acked_seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The newest event's `created_at`: with `created_at`, it bounds the day partitions that
+    # hold the thread's events, so a read of them skips every other day.
+    last_event_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -156,7 +159,8 @@ class DeliveryAttempt(models.Model):
     (`connection` set, outcome `sent`), or by the sender of a group message that did not
     reach every socket, or by a retry or replay round (`connection` empty).
 
-    Time-partitioned like `Event` (primary key `(id, created_at)` in PostgreSQL).
+    The DDL is in the migrations: the primary key is `(thread_id, last_seq, id)`, so it also
+    serves "a thread's sends from this seq on".
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -195,7 +199,7 @@ class DeliveryAttempt(models.Model):
 class AckRange(models.Model):
     """The thread's ack watermark moved from `above` to `upto` at `acked_at`: every event with
     `above < seq <= upto` was first acknowledged then, on `connection`. Ranges of one thread
-    never overlap, so each event's ack time is one row. Time-partitioned like `Event`."""
+    never overlap, so each event's ack time is one row. Primary key `(thread_id, upto, id)`."""
 
     id = models.BigAutoField(primary_key=True)
     thread = models.ForeignKey(

@@ -1,7 +1,7 @@
-"""Daily partitions of the append-only tables: made ahead of time, dropped whole by retention.
+"""Daily partitions of the event table: made ahead of time, dropped whole by retention.
 
-`delivery_event`, `delivery_deliveryattempt` and `delivery_ackrange` are partitioned by range
-on their time column, one partition per UTC day, named `<table>_pYYYYMMDD`. Beat runs
+`delivery_event` is partitioned by range on `created_at`, one partition per UTC day, named
+`delivery_event_pYYYYMMDD`. Beat runs
 `ensure_partitions` daily (and `migrate` and `make run` run it too), keeping PARTITION_DAYS_AHEAD
 days ready: an insert for a day with no partition would fail, loudly, as a LedgerWriteFailed
 (there is no default partition to hide it in, and none to scan when a partition is attached).
@@ -22,11 +22,7 @@ from delivery import conf
 logger = logging.getLogger(__name__)
 
 # Each partitioned table and the column it is partitioned on.
-PARTITIONED = {
-    "delivery_event": "created_at",
-    "delivery_deliveryattempt": "created_at",
-    "delivery_ackrange": "acked_at",
-}
+PARTITIONED = {"delivery_event": "created_at"}
 NAME_RE = re.compile(r"_p(\d{8})$")
 
 PARTITIONS_SQL = """

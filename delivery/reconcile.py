@@ -62,7 +62,8 @@ STATE_SQL = """
     SELECT t.id, t.acked_seq, t.last_seq, COALESCE(u.upto, 0), s.least, s.most,
            (SELECT e.created_at FROM delivery_event e
              WHERE e.thread_id = t.id
-               AND e.seq = GREATEST(s.least, t.acked_seq, COALESCE(u.upto, 0)) + 1 LIMIT 1)
+               AND e.seq = GREATEST(s.least, t.acked_seq, COALESCE(u.upto, 0)) + 1
+               AND e.created_at BETWEEN t.created_at AND t.last_event_at LIMIT 1)
       FROM delivery_thread t
      CROSS JOIN LATERAL (
            SELECT min(GREATEST(c.sent_seq, COALESCE(c.resumed_from, 0))) AS least,
@@ -81,9 +82,15 @@ ATTEMPTS_SQL = """
       FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS h(thread_id, head, upto)
       JOIN delivery_deliveryattempt a
         ON a.thread_id = h.thread_id AND a.last_seq >= h.head AND a.first_seq <= h.upto"""
+# A thread's events lie between its creation and its newest event: with the bounds in the
+# lateral, PostgreSQL prunes each probe to the days the thread was active.
 EVENTS_SQL = """
     SELECT e.* FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS r(thread_id, first, last)
-      JOIN delivery_event e ON e.thread_id = r.thread_id AND e.seq BETWEEN r.first AND r.last
+      JOIN delivery_thread t ON t.id = r.thread_id
+     CROSS JOIN LATERAL (
+           SELECT x.* FROM delivery_event x
+            WHERE x.thread_id = r.thread_id AND x.seq BETWEEN r.first AND r.last
+              AND x.created_at BETWEEN t.created_at AND t.last_event_at) e
      ORDER BY e.thread_id, e.seq"""
 
 
@@ -209,7 +216,13 @@ def _plan(states: list[ThreadState], now: datetime) -> Plan:
         head = [a for a in state.attempts if a.covers(state.head)]
         sends = [a for a in head if a.outcome == Outcome.SENT]
         if not sends:
-            continue  # the head was never sent: the heal above covers it
+            # Never sent as far as the ledger knows. A socket that lacks it gets the heal above;
+            # one that claims to have it (it resumed past it, after its server died before
+            # writing down the send) gets a retry, which writes it and lets the client ack it.
+            recent = any(a.group and a.at >= grace for a in head)
+            if state.head <= state.least and not recent:
+                plan.retry.append((state, state.head, min(state.last, state.head + BATCH - 1)))
+            continue
         replayed = max((a.at for a in head if a.trigger == Trigger.REPLAY), default=None)
         retries = sum(
             1

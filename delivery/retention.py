@@ -1,9 +1,9 @@
 """Ledger retention: whole days of the ledger go, as partitions (LEDGERLINE RETENTION_DAYS).
 
-The rule: once a whole UTC day is older than the cutoff, its partitions of events, attempts
-and ack ranges (delivery/partitions.py) are detached and dropped. That is a catalog change,
-not a DELETE per row: a day holding a million events goes in well under a second, against
-tens of seconds of DELETE (docs/performance.md), and leaves no dead tuples to vacuum.
+The rule: once a whole UTC day is older than the cutoff, its partition of events
+(delivery/partitions.py) is detached and dropped. That is a catalog change, not a DELETE per
+row: a day holding a million events goes in well under a second, against tens of seconds of
+DELETE (docs/performance.md), and leaves no dead tuples to vacuum.
 
 - **Seqs stay contiguous.** Within a thread `created_at` rises with seq (the emit statement
   reads the clock under the thread's row lock), so dropping the oldest days removes a prefix
@@ -14,8 +14,10 @@ tens of seconds of DELETE (docs/performance.md), and leaves no dead tuples to va
   away longer than retention) are counted in the report and logged at WARNING.
 - **Audits survive.** An event that a replay or a content reveal names was copied to
   `AuditedEvent` when the audit was written (`delivery.audit.preserve`); the copy stays.
-- **Also pruned**, in short batches: `closed`/`dead` connections closed before the cutoff, and
-  undelivered ranges recorded before it.
+- **Also pruned**, in short batches: attempts and ack ranges recorded before the cutoff (they
+  are written per flush, not per event, so there are far fewer of them; they are read by
+  thread and seq, which one index serves better than a partition per day), `closed`/`dead`
+  connections closed before it, and undelivered ranges recorded before it.
 """
 
 import logging
@@ -59,13 +61,6 @@ class PruneReport:
         return {**asdict(self), "cutoff": self.cutoff.isoformat()}
 
 
-COUNTERS = {
-    "delivery_event": "events",
-    "delivery_deliveryattempt": "attempts",
-    "delivery_ackrange": "ack_ranges",
-}
-
-
 def configured_cutoff() -> datetime | None:
     """The cutoff LEDGERLINE RETENTION_DAYS asks for, or None when retention is off (0)."""
     days = conf.limit("RETENTION_DAYS")
@@ -93,6 +88,8 @@ def prune_ledger(
             report.days.append(partition.day.isoformat())
         if not dry_run:
             partitions.drop_partition(partition)
+    report.attempts = _prune_by_time("delivery_deliveryattempt", "created_at", report, batch_size)
+    report.ack_ranges = _prune_by_time("delivery_ackrange", "acked_at", report, batch_size)
     report.connections = _prune_rows(
         Connection.objects.filter(
             state__in=(ConnectionState.CLOSED, ConnectionState.DEAD), closed_at__lt=older_than
@@ -123,11 +120,31 @@ def _count(partition: partitions.Partition, report: PruneReport) -> None:
         # The name comes from the catalog, quoted; no value is interpolated.
         cursor.execute(COUNT_SQL.format(table=table))
         rows = int(cursor.fetchone()[0])
-        counter = COUNTERS[partition.table]
-        setattr(report, counter, getattr(report, counter) + rows)
-        if partition.table == "delivery_event" and rows:
+        report.events += rows
+        if rows:
             cursor.execute(UNACKED_SQL.format(table=table))
             report.dropped_unacked += int(cursor.fetchone()[0])
+
+
+# The time column's BRIN index finds the old rows; a batch is deleted by their row addresses
+# (these tables' keys lead with the thread, not the time).
+PRUNE_BY_TIME_SQL = """
+    DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM {table} WHERE {column} < %s LIMIT %s))"""
+
+
+def _prune_by_time(table: str, column: str, report: PruneReport, batch_size: int) -> int:
+    with connection.cursor() as cursor:
+        if report.dry_run:
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE {column} < %s", [report.cutoff])  # noqa: S608
+            return int(cursor.fetchone()[0])
+        deleted = 0
+        while True:
+            cursor.execute(PRUNE_BY_TIME_SQL.format(table=table, column=column),
+                           [report.cutoff, batch_size])  # fmt: skip
+            deleted += cursor.rowcount
+            if cursor.rowcount < batch_size:
+                return deleted
 
 
 def _prune_rows(rows: QuerySet[Any], batch_size: int, dry_run: bool) -> int:

@@ -35,12 +35,25 @@ def threads_of(*, user: AbstractBaseUser) -> QuerySet[Thread]:
     return Thread.objects.filter(owner_id=user.pk).order_by("-created_at")
 
 
-def events_after(*, thread_id: uuid.UUID, after: int, limit: int) -> QuerySet[Event]:
-    return Event.objects.filter(thread_id=thread_id, seq__gt=after).order_by("seq")[:limit]
+def thread_events(*, thread_id: uuid.UUID, since: datetime | None = None) -> QuerySet[Event]:
+    """A thread's events. `since` (the thread's `created_at`) lets PostgreSQL skip the day
+    partitions from before the thread existed."""
+    events = Event.objects.filter(thread_id=thread_id)
+    return events.filter(created_at__gte=since) if since is not None else events
 
 
-def events_between(*, thread_id: uuid.UUID, first: int, last: int) -> QuerySet[Event]:
-    return Event.objects.filter(thread_id=thread_id, seq__gte=first, seq__lte=last).order_by("seq")
+def events_after(
+    *, thread_id: uuid.UUID, after: int, limit: int, since: datetime | None = None
+) -> QuerySet[Event]:
+    events = thread_events(thread_id=thread_id, since=since)
+    return events.filter(seq__gt=after).order_by("seq")[:limit]
+
+
+def events_between(
+    *, thread_id: uuid.UUID, first: int, last: int, since: datetime | None = None
+) -> QuerySet[Event]:
+    events = thread_events(thread_id=thread_id, since=since)
+    return events.filter(seq__gte=first, seq__lte=last).order_by("seq")
 
 
 def last_seq(*, thread_id: uuid.UUID) -> int:
@@ -52,9 +65,9 @@ def ledger_position(*, thread_id: uuid.UUID) -> tuple[int, int]:
     return Thread.objects.values_list("last_seq", "acked_seq").get(pk=thread_id)
 
 
-def first_retained_seq(*, thread_id: uuid.UUID) -> int | None:
+def first_retained_seq(*, thread_id: uuid.UUID, since: datetime | None = None) -> int | None:
     return (
-        Event.objects.filter(thread_id=thread_id)
+        thread_events(thread_id=thread_id, since=since)
         .order_by("seq")
         .values_list("seq", flat=True)
         .first()

@@ -108,9 +108,19 @@ def _commit(
     if idempotency_key is not None:
         ids = _event_ids(thread_id, idempotency_key, len(specs)) or []
         # The row lock serialises repeats of one key, so the lookup below cannot race.
-        if not Thread.objects.select_for_update().filter(pk=thread_id).exists():
+        since = (
+            Thread.objects.select_for_update()
+            .filter(pk=thread_id)
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if since is None:
             raise ThreadNotFound(f"thread {thread_id} does not exist")
-        existing = list(Event.objects.filter(event_id__in=ids).order_by("seq"))
+        existing = list(
+            Event.objects.filter(
+                thread_id=thread_id, event_id__in=ids, created_at__gte=since
+            ).order_by("seq")
+        )
         if existing:
             if [e.type for e in existing] != [type for type, _, _ in specs]:
                 raise InvalidEvent(f"idempotency_key {idempotency_key!r} was used for other events")
@@ -119,18 +129,20 @@ def _commit(
 
 
 # Seq allocation and the rows in one statement. The UPDATE takes the thread's row lock until
-# commit, so commit order equals seq order within a thread; `clock_timestamp()` is read after
-# the lock is held, so `created_at` rises with seq too, and dropping the oldest day's partition
-# removes a prefix of every thread. Nothing else is written per event: delivery is recorded as
+# commit, so commit order equals seq order within a thread; the clock is read with the lock
+# held, so `created_at` rises with seq too, and dropping the oldest day's partition removes a
+# prefix of every thread. Nothing else is written per event: delivery is recorded as
 # watermarks and ranges (delivery/models.py).
 INSERT_SQL = """
 WITH allocated AS (
-    UPDATE delivery_thread SET last_seq = last_seq + %(count)s WHERE id = %(thread)s
-    RETURNING last_seq - %(count)s AS base
+    UPDATE delivery_thread
+       SET last_seq = last_seq + %(count)s, last_event_at = clock_timestamp()
+     WHERE id = %(thread)s
+    RETURNING last_seq - %(count)s AS base, last_event_at AS at
 )
 INSERT INTO delivery_event (thread_id, seq, event_id, type, payload, critical, created_at)
 SELECT %(thread)s, allocated.base + item.ord, COALESCE(item.key_id, gen_random_uuid()),
-       item.type, item.payload::jsonb, %(critical)s, clock_timestamp()
+       item.type, item.payload::jsonb, %(critical)s, allocated.at
   FROM allocated,
        unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::text[])
            WITH ORDINALITY AS item(key_id, type, payload, ord)

@@ -31,7 +31,7 @@ AGE_BUCKETS = (("10", 10), ("60", 60), ("600", 600), ("3600", 3600), ("+Inf", No
 # connections were sent, and the open undelivered ceiling. Events are then read by the thread's
 # primary key range, so a scrape costs the unacknowledged events, plus a pass over the threads.
 OPEN_THREADS_SQL = """
-    SELECT t.id, t.acked_seq, t.last_seq,
+    SELECT t.id, t.acked_seq, t.last_seq, t.created_at, t.last_event_at,
            EXISTS (SELECT 1 FROM delivery_connection c
                     WHERE c.thread_id = t.id AND c.state = 'live') AS live,
            (SELECT COALESCE(max(c.sent_seq), 0) FROM delivery_connection c
@@ -53,7 +53,8 @@ UNACKED_BUCKETS_SQL = f"""
            SELECT x.seq, EXTRACT(EPOCH FROM (now() - x.created_at)) AS age
              FROM delivery_event x
             WHERE x.thread_id = o.id AND x.seq > GREATEST(o.acked_seq, o.lost)
-              AND x.seq <= o.last_seq) e
+              AND x.seq <= o.last_seq
+              AND x.created_at BETWEEN o.created_at AND o.last_event_at) e
      GROUP BY 1, 2
 """  # noqa: S608
 UNDELIVERED_SQL = """

@@ -4,11 +4,13 @@ Before: every event row carried `state`, `first_sent_at`, `last_sent_at`, `attem
 `acked_at` and `undelivered_cause`, updated on every send and ack. After:
 
 - `delivery_event` is partitioned by day on `created_at` and holds only what was emitted;
-- `delivery_thread.acked_seq` is the contiguous acked prefix of each thread;
+- `delivery_thread.acked_seq` is the contiguous acked prefix of each thread, and
+  `last_event_at` the time of its newest event (with `created_at`, it bounds the partitions a
+  thread's events can be in);
 - `delivery_connection.sent_seq` is each connection's sent watermark;
-- `delivery_deliveryattempt` (partitioned) holds one row per send of a seq range, with its
+- `delivery_deliveryattempt` holds one row per send of a seq range, with its
   outcome; the legacy per-event first sends become ranges of events first sent together;
-- `delivery_ackrange` (partitioned) holds the ack watermark's moves: runs of events acked at
+- `delivery_ackrange` holds the ack watermark's moves: runs of events acked at
   the same moment;
 - `delivery_undeliveredrange` holds runs of undelivered events with their cause;
 - replay items refer to events by `event_id`, and the events they name are copied to
@@ -26,11 +28,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-PARTITIONED = {
-    "delivery_event": "created_at",
-    "delivery_deliveryattempt": "created_at",
-    "delivery_ackrange": "acked_at",
-}
+PARTITIONED = {"delivery_event": "created_at"}
 DAYS_AHEAD = 7
 
 RENAME_LEGACY = """
@@ -64,10 +62,11 @@ CREATE TABLE delivery_deliveryattempt (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     detail varchar(200) NOT NULL DEFAULT '',
     -- The key leads with what every read asks (a thread's sends from a seq on), so one index
-    -- serves both; `id` makes it unique, `created_at` is the partition key it must include.
-    CONSTRAINT attempt_pk PRIMARY KEY (thread_id, last_seq, created_at, id),
+    -- serves both; `id` makes it unique. Not partitioned: a thread's sends are read by seq,
+    -- and one index probe beats one per day; retention deletes old rows in batches.
+    CONSTRAINT attempt_pk PRIMARY KEY (thread_id, last_seq, id),
     CONSTRAINT attempt_range_ordered CHECK (first_seq >= 1 AND last_seq >= first_seq)
-) PARTITION BY RANGE (created_at);
+);
 ALTER SEQUENCE delivery_attempt_id_seq OWNED BY delivery_deliveryattempt.id;
 CREATE INDEX attempt_created_brin ON delivery_deliveryattempt USING brin (created_at);
 -- Repairs are rare: thread health and the overview find them without reading every send.
@@ -82,9 +81,9 @@ CREATE TABLE delivery_ackrange (
     above bigint NOT NULL,
     upto bigint NOT NULL,
     acked_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    CONSTRAINT ackrange_pk PRIMARY KEY (thread_id, upto, acked_at, id),
+    CONSTRAINT ackrange_pk PRIMARY KEY (thread_id, upto, id),
     CONSTRAINT ackrange_ordered CHECK (above >= 0 AND upto > above)
-) PARTITION BY RANGE (acked_at);
+);
 ALTER SEQUENCE delivery_ackrange_id_seq OWNED BY delivery_ackrange.id;
 CREATE INDEX ackrange_time_brin ON delivery_ackrange USING brin (acked_at);
 
@@ -114,6 +113,9 @@ ALTER TABLE delivery_thread SET (fillfactor = 70);
 """
 
 MOVE_DATA = """
+-- Foreign keys are checked as rows move, not at commit: the ALTERs that follow in this
+-- migration refuse to run on a table with checks still pending.
+SET CONSTRAINTS ALL IMMEDIATE;
 INSERT INTO delivery_event (thread_id, seq, event_id, type, payload, critical, created_at)
 SELECT thread_id, seq, event_id, type, payload, critical, created_at
   FROM delivery_event_legacy;
@@ -124,6 +126,10 @@ UPDATE delivery_thread t SET acked_seq = COALESCE(
     (SELECT min(e.seq) - 1 FROM delivery_event_legacy e
       WHERE e.thread_id = t.id AND e.state <> 'acked'),
     t.last_seq);
+UPDATE delivery_thread t SET last_event_at = e.newest
+  FROM (SELECT thread_id, max(created_at) AS newest FROM delivery_event_legacy
+         GROUP BY thread_id) e
+ WHERE e.thread_id = t.id;
 
 -- Ack ranges: runs of consecutive events of the acked prefix acked at the same moment.
 INSERT INTO delivery_ackrange (thread_id, connection_id, above, upto, acked_at)
@@ -185,19 +191,14 @@ ALTER TABLE delivery_replayitem ALTER COLUMN event_id SET NOT NULL;
 
 
 def _first_day(cursor) -> datetime:
-    cursor.execute(
-        "SELECT LEAST((SELECT min(created_at) FROM delivery_event_legacy),"
-        " (SELECT min(created_at) FROM delivery_deliveryattempt_legacy),"
-        " (SELECT min(first_sent_at) FROM delivery_event_legacy),"
-        " (SELECT min(acked_at) FROM delivery_event_legacy))"
-    )
+    cursor.execute("SELECT min(created_at) FROM delivery_event_legacy")
     (oldest,) = cursor.fetchone()
     today = datetime.now(UTC)
     return (oldest or today).astimezone(UTC)
 
 
 def create_partitions(apps, schema_editor):
-    """One partition per day from the oldest row of the legacy ledger to a week ahead."""
+    """One partition per day from the oldest event of the legacy ledger to a week ahead."""
     with schema_editor.connection.cursor() as cursor:
         first = _first_day(cursor).date()
         last = datetime.now(UTC).date() + timedelta(days=DAYS_AHEAD)
@@ -237,6 +238,11 @@ class Migration(migrations.Migration):
             model_name="thread",
             name="acked_seq",
             field=models.BigIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name="thread",
+            name="last_event_at",
+            field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
             model_name="connection",

@@ -23,7 +23,8 @@ def ledger_1k(db):
     threads = Thread.objects.bulk_create(
         Thread(owner=owner, last_seq=3, acked_seq=1) for _ in range(1000)
     )
-    now = timezone.now()
+    now = timezone.now()  # events are never older than their thread
+    Thread.objects.filter(owner=owner).update(last_event_at=now)
     Event.objects.bulk_create(
         Event(thread=t, seq=s, type="agent_step", created_at=now)
         for t in threads[1:]

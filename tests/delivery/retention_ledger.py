@@ -18,7 +18,10 @@ CUTOFF_DAYS = 30
 
 INSERT_SQL = """
     WITH allocated AS (
-        UPDATE delivery_thread SET last_seq = last_seq + %(count)s WHERE id = %(thread)s
+        UPDATE delivery_thread
+           SET last_seq = last_seq + %(count)s, created_at = LEAST(created_at, %(at)s),
+               last_event_at = %(at)s + make_interval(secs => last_seq + %(count)s)
+         WHERE id = %(thread)s
         RETURNING last_seq - %(count)s AS base
     )
     INSERT INTO delivery_event (thread_id, seq, event_id, type, payload, critical, created_at)
@@ -30,7 +33,8 @@ INSERT_SQL = """
 
 def ledger(thread: Thread, shape: str, days_old: int = OLD) -> None:
     """Write one event per letter of `shape` dated `days_old` days ago (a acked, u sent and
-    given up on, s sent, c committed only). Acks are cumulative, so `a`s come first."""
+    given up on, s sent, c committed only). Acks are cumulative, so `a`s come first. The
+    thread is backdated too: no event is older than its thread."""
     at = ago(days_old)
     partitions.ensure_partitions(since=at.date())
     first = Thread.objects.get(pk=thread.pk).last_seq + 1

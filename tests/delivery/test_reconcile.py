@@ -89,7 +89,9 @@ async def test_unsent_events_of_a_live_thread_are_sent(thread, user):
     await db(Event.objects.create)(
         thread=thread, seq=1, type="step", payload={}, created_at=five_seconds_ago
     )
-    await db(Thread.objects.filter(pk=thread.pk).update)(last_seq=1)
+    await db(Thread.objects.filter(pk=thread.pk).update)(
+        last_seq=1, created_at=five_seconds_ago, last_event_at=five_seconds_ago
+    )
     report = await db(reconcile)()
     assert report.pending_sent == 1
     [frame] = await receive_events(ws, 1)
@@ -220,3 +222,20 @@ async def test_one_sweep_resends_each_live_thread_its_own_overdue_events(user, f
         )
     )()
     assert sorted(rows) == [(1, 1, None), (1, 2, None), (1, 3, None)]
+
+
+async def test_events_a_socket_resumed_past_without_a_recorded_send_are_retried(thread, user):
+    """A daphne died before writing down what it sent; the client resumes past it and its ack
+    is refused. The reconciler retries them on the new socket, whose ack then settles them."""
+    await db(emit_many)(thread, [("step", {"i": i}) for i in range(3)])
+    ws, _ = await connect(thread, user, after=3)
+    await ws.send_json_to({"type": "ack", "seq": 3})
+    refused = await ws.receive_json_from(timeout=3)
+    assert refused["code"] == "ack_beyond_sent"
+    report = await db(reconcile)()
+    assert report.retried == 3
+    frames = await receive_events(ws, 3)
+    assert [f["seq"] for f in frames] == [1, 2, 3]
+    await ws.send_json_to({"type": "ack", "seq": 3})
+    await ws.disconnect()
+    assert (await db(Thread.objects.get)(pk=thread.pk)).acked_seq == 3

@@ -34,7 +34,9 @@ def big_ledger(thread, user):
             [thread.id, LEDGER_ROWS],
         )
         cursor.execute(
-            "UPDATE delivery_thread SET last_seq = %s, acked_seq = %s WHERE id = %s",
+            "UPDATE delivery_thread SET last_seq = %s, acked_seq = %s,"
+            " created_at = now() - interval '2 hours', last_event_at = now() - interval '1 hour'"
+            " WHERE id = %s",
             [LEDGER_ROWS, LEDGER_ROWS - UNACKED, thread.id],
         )
         # Other threads' sends: the attempts table is big too.

@@ -24,10 +24,11 @@ ON CONFLICT (username) DO NOTHING
 # Each thread's fate: 1% lost (its last two events undelivered), 2% waiting for their client
 # (the last two sent, not acked), the rest acked. last_seq and acked_seq follow from it.
 THREADS_SQL = """
-INSERT INTO delivery_thread (id, owner_id, title, last_seq, acked_seq, created_at)
+INSERT INTO delivery_thread (id, owner_id, title, last_seq, acked_seq, created_at,
+                             last_event_at)
 SELECT gen_random_uuid(), u.id, 'bench thread ' || g, %(events)s,
        CASE WHEN f.fate = 'ok' THEN %(events)s ELSE %(events)s - 2 END,
-       now() - make_interval(secs => g * 30)
+       now() - make_interval(secs => g * 30), now() - make_interval(secs => g * 30 - %(events)s)
   FROM generate_series(1, %(threads)s) g
   JOIN (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM auth_user
          WHERE username LIKE 'bench%%') u ON u.rn = (g %% %(users)s) + 1

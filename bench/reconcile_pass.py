@@ -81,7 +81,15 @@ def _timed(reconcile: Any, *, expect: int) -> float:
     report = reconcile()
     elapsed = (time.perf_counter() - started) * 1000
     if report.retried != expect or report.undelivered or report.runs_closed:
-        raise AssertionError(f"expected {expect} retried, got {report}")
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT outcome, count(*) FROM delivery_deliveryattempt"
+                " WHERE trigger = 'retry' GROUP BY outcome"
+            )
+            outcomes = cursor.fetchall()
+        raise AssertionError(f"expected {expect} retried, got {report}; retry rows {outcomes}")
     return elapsed
 
 

@@ -99,7 +99,8 @@ UNACKED_AGES_SQL = """
      CROSS JOIN LATERAL (
            SELECT EXTRACT(EPOCH FROM (now() - x.created_at)) AS age FROM delivery_event x
             WHERE x.thread_id = t.id AND x.seq > t.acked_seq AND x.seq <= t.last_seq
-              AND x.created_at BETWEEN t.created_at AND t.last_event_at) e
+              AND x.created_at BETWEEN t.created_at AND t.last_event_at
+           OFFSET 0) e
      WHERE t.acked_seq < t.last_seq
 """
 

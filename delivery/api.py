@@ -232,7 +232,8 @@ async def events(request: HttpRequest, thread_id: uuid.UUID) -> HttpResponse:
 def _record_poll(thread_id: uuid.UUID, session: uuid.UUID, seqs: list[int]) -> None:
     """A poll that returned events is a send like any other: one attempt row per run of
     consecutive seqs (trigger `poll`) and the session's sent watermark, in one statement."""
-    now, runs = timezone.now(), []
+    now = timezone.now()
+    runs: list[SentRange] = []
     for seq in seqs:
         if runs and runs[-1].last + 1 == seq:
             runs[-1] = runs[-1]._replace(last=seq)

@@ -202,11 +202,14 @@ GROUP_ATTEMPTS_SQL = """
            AS batch(thread_id, first_seq, last_seq, outcome)"""
 
 
-def record_group_sends(*, trigger: str, detail: str, sends: Sequence[GroupSend]) -> None:
+def record_group_sends(
+    *, trigger: str, detail: str, sends: Sequence[GroupSend], at: datetime | None = None
+) -> None:
     """One attempt row per group message, none on one connection, in one INSERT. The sockets
-    that wrote its frames record their own rows (`record_progress`)."""
+    that wrote its frames record their own rows (`record_progress`). `at` is when the message
+    went out (default now), so it sorts before the frames it caused."""
     if not sends:
         return
     columns = [list(column) for column in zip(*sends, strict=True)]
     with db.cursor() as cursor:
-        cursor.execute(GROUP_ATTEMPTS_SQL, [trigger, timezone.now(), detail[:200], *columns])
+        cursor.execute(GROUP_ATTEMPTS_SQL, [trigger, at or timezone.now(), detail[:200], *columns])

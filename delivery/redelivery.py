@@ -9,6 +9,8 @@ import logging
 import uuid
 from collections.abc import Sequence
 
+from django.utils import timezone
+
 from delivery import connections, fanout, selectors
 from delivery.connections import GroupSend
 from delivery.models import Event, Outcome, Trigger
@@ -48,6 +50,7 @@ def resend_many(
     Nobody listening counts as done: the events wait in the ledger for the client's resume.
     """
     to_send = [(thread_id, events) for thread_id, events in batches if events]
+    sent_at = timezone.now()
     outcomes = (
         publisher.call(fanout.apublish_many(to_send, trigger=trigger, layer=publisher.layer))
         if to_send
@@ -56,6 +59,7 @@ def resend_many(
     connections.record_group_sends(
         trigger=trigger,
         detail=detail,
+        at=sent_at,
         sends=[
             GroupSend(thread_id, events[0].seq, events[-1].seq, outcome)
             for (thread_id, events), outcome in zip(to_send, outcomes, strict=True)

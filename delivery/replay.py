@@ -232,6 +232,7 @@ def _send_batch(replay: ReplayRequest, items: list[ReplayItem]) -> None:
         _settle(replay, items, ReplayOutcome.FAILED, "failed")
         return
     online = Connection.objects.filter(thread_id=thread_id, state=ConnectionState.LIVE).exists()
+    sent_at = timezone.now()
     sent = publisher.send(thread_id, events, trigger=Trigger.REPLAY)
     # Nobody listening is not a failure: the events go out on the next connect.
     took = sent not in (Outcome.DROPPED, Outcome.FAILED)
@@ -241,6 +242,7 @@ def _send_batch(replay: ReplayRequest, items: list[ReplayItem]) -> None:
             trigger=Trigger.REPLAY,
             detail=f"replay #{replay.pk} by {replay.actor_name}: {replay.reason}",
             sends=[GroupSend(thread_id, events[0].seq, events[-1].seq, sent)],
+            at=sent_at,
         )
         if took:
             _reopen(thread_id, events[0].seq, events[-1].seq, replay, now)

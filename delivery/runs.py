@@ -51,8 +51,12 @@ def close_stalled_runs(*, since: datetime | None) -> tuple[int, datetime]:
 
 
 def _close_if_stalled(start: Event) -> bool:
+    # Later seqs are never older (delivery/services.py), so older days' partitions are skipped.
     later = Event.objects.filter(
-        thread_id=start.thread_id, seq__gt=start.seq, type__in=(RUN_STARTED, *RUN_ENDED)
+        thread_id=start.thread_id,
+        seq__gt=start.seq,
+        created_at__gte=start.created_at,
+        type__in=(RUN_STARTED, *RUN_ENDED),
     )
     if later.exists():
         return False

@@ -54,7 +54,8 @@ UNACKED_BUCKETS_SQL = f"""
              FROM delivery_event x
             WHERE x.thread_id = o.id AND x.seq > GREATEST(o.acked_seq, o.lost)
               AND x.seq <= o.last_seq
-              AND x.created_at BETWEEN o.created_at AND o.last_event_at) e
+              AND x.created_at BETWEEN o.created_at AND o.last_event_at
+           OFFSET 0) e
      GROUP BY 1, 2
 """  # noqa: S608
 UNDELIVERED_SQL = """

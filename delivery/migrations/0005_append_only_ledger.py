@@ -22,6 +22,7 @@ one pass of each table.
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import django.db.models.deletion
 import django.utils.timezone
@@ -214,7 +215,7 @@ def create_partitions(apps, schema_editor):
             day += timedelta(days=1)
 
 
-ATTEMPT_FIELDS = [
+ATTEMPT_FIELDS: list[tuple[str, Any]] = [
     ("id", models.BigAutoField(primary_key=True, serialize=False)),
     ("trigger", models.CharField(max_length=8)),
     ("first_seq", models.BigIntegerField()),

@@ -41,7 +41,7 @@ test: deps ## the whole suite: the browser client's node tests, then pytest (ARG
 	node --test tests/js/
 	$(EMBEDDED) python -m pytest $(ARGS)
 
-bench: sync ## Ledgerline against plain Channels, side by side (about 9 min; ARGS=--help)
+bench: sync ## Ledgerline against plain Channels, side by side (about 10 min; ARGS=--help)
 	$(EMBEDDED) python -m bench $(ARGS)
 
 lint: sync ## ruff check and ruff format --check

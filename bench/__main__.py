@@ -1,6 +1,6 @@
 """`make bench`: Ledgerline against plain Channels, side by side, on this machine, now.
 
-    make bench                       # every section, about 9 minutes
+    make bench                       # every section, about 10 minutes
     make bench ARGS='--only throughput,latency --rounds 2'
 
 Sections: throughput, latency, emit, resume, burst, retention, reconcile, memory. Each prints

@@ -133,12 +133,39 @@ def _drops() -> float:
     return float(metrics.events_dropped.labels(cause="channel_full")._value.get())
 
 
+class Capacity:
+    """channels_redis enforces `capacity` in the sending process: this one (the agents'
+    publisher) sends with the burst's capacity while the block runs."""
+
+    def __enter__(self) -> None:
+        from channels.layers import channel_layers
+        from django.conf import settings
+
+        from delivery.publisher import publisher
+
+        self.config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+        self.saved = self.config["capacity"]
+        self.config["capacity"] = CAPACITY
+        channel_layers.backends = {}
+        publisher.reset_layer()
+
+    def __exit__(self, *exc: object) -> None:
+        from channels.layers import channel_layers
+
+        from delivery.publisher import publisher
+
+        self.config["capacity"] = self.saved
+        channel_layers.backends = {}
+        publisher.reset_layer()
+
+
 def run(stack: BenchStack) -> Table:
     server = stack.daphne("config.asgi:application", CHANNELS_CAPACITY=str(CAPACITY))
-    worker = stack.worker()
+    worker = stack.worker(CHANNELS_CAPACITY=str(CAPACITY))
     threads, token = _threads()
     dropped = _drops()
-    renderers, took = asyncio.run(_measure(server.port, threads, token))
+    with Capacity():
+        renderers, took = asyncio.run(_measure(server.port, threads, token))
     dropped = _drops() - dropped
     stack.stop(server)
     stack.processes.remove(worker)

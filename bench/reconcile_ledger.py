@@ -74,13 +74,15 @@ SELECT gen_random_uuid(), t.id, t.owner_id, '', 'websocket', 'closed', %(events)
   FROM t
 """
 RETIRE_SQL = [
-    "UPDATE delivery_thread SET acked_seq = last_seq WHERE acked_seq < last_seq",
+    "UPDATE delivery_thread SET acked_seq = last_seq"
+    " WHERE acked_seq < last_seq AND title LIKE 'bench thread %'",
     "UPDATE delivery_connection SET state = 'closed', closed_at = now() WHERE state = 'live'",
 ]
 # Every step-th thread by age: the unacked set is spread over the whole ledger.
 PICK_SQL = """
 SELECT t.id, t.owner_id FROM (
-  SELECT id, owner_id, row_number() OVER (ORDER BY created_at) AS rn FROM delivery_thread) t
+  SELECT id, owner_id, row_number() OVER (ORDER BY created_at) AS rn FROM delivery_thread
+   WHERE title LIKE 'bench thread %%') t
  WHERE t.rn %% %(step)s = 0 ORDER BY t.rn LIMIT %(unacked)s
 """
 CONNECT_SQL = """
@@ -97,9 +99,11 @@ INSERT INTO delivery_deliveryattempt (thread_id, connection_id, trigger, first_s
                                       created_at)
 SELECT thread_id, id, 'live', %(events)s, %(events)s, now() - interval '1 minute' FROM c
 """
-# The due state: the last event unacked, its send a minute old, no retry since.
+# The due state: the last event unacked, its send a minute old, no retry since, and no
+# reconciler bookmark saying when to look next.
 DUE_SQL = [
-    "UPDATE delivery_thread SET acked_seq = last_seq - 1 WHERE id = ANY(%(threads)s)",
+    "UPDATE delivery_thread SET acked_seq = last_seq - 1, reconcile_after = NULL,"
+    " reconciled_at = NULL WHERE id = ANY(%(threads)s)",
     "DELETE FROM delivery_deliveryattempt WHERE thread_id = ANY(%(threads)s) AND trigger = 'retry'",
 ]
 HEARTBEAT_SQL = "UPDATE delivery_connection SET last_seen_at = now() WHERE state = 'live'"

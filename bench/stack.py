@@ -151,14 +151,14 @@ class BenchStack:
         wait_for_port(port, process)
         return Server(process, port, self.workdir / f"daphne-{port}.log")
 
-    def worker(self) -> subprocess.Popen:
+    def worker(self, **env: str) -> subprocess.Popen:
         """A Celery worker on the bench's Redis and database (it runs redeliveries)."""
         log = (self.workdir / "worker.log").open("w")
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "-l", "warning",
              "--pool", "threads", "--concurrency", "2", "--without-gossip", "--without-mingle",
              "-n", f"bench-{os.getpid()}@%h"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.processes.append(process)
         return process

@@ -35,6 +35,10 @@ class Thread(models.Model):
     # The newest event's `created_at`: with `created_at`, it bounds the day partitions that
     # hold the thread's events, so a read of them skips every other day.
     last_event_at = models.DateTimeField(null=True, blank=True)
+    # The reconciler's bookmark (delivery/reconcile.py): when this thread next needs a look,
+    # decided when it last read it; an event after `reconciled_at` brings the look forward.
+    reconcile_after = models.DateTimeField(null=True, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -48,17 +48,23 @@ logger = logging.getLogger(__name__)
 RECONCILER = "reconciler"
 BATCH = 500  # threads claimed per transaction, and events per message
 MAX_BATCHES = 20
-MAX_BACKOFF_EXPONENT = 6
+MAX_BACKOFF = 6  # retries wait ACK_DEADLINE * 2^n, n at most this
+# A thread with nothing to do is looked at again after this, or as soon as it gets an event.
+RECHECK = timedelta(hours=1)
 LOCK_NAMESPACE = 1701  # pg_try_advisory_xact_lock(namespace, hashtext(thread id))
 
 # Driven by the live sockets (connection_live_idx), each probing its thread's row: OFFSET 0
 # keeps the probe per socket, where a join was planned as a scan of every thread.
-# A thread whose every unacked event is in an open undelivered range needs nothing more.
+# A thread whose every unacked event is in an open undelivered range needs nothing more, and
+# one the last sweep found not yet due waits for its time (`reconcile_after`), unless it got
+# an event since (`reconciled_at`): a backlog of slow clients is read once per decision.
 CANDIDATES_SQL = """
     SELECT DISTINCT c.thread_id FROM delivery_connection c
      CROSS JOIN LATERAL (
            SELECT 1 FROM delivery_thread t
             WHERE t.id = c.thread_id AND t.acked_seq < t.last_seq
+              AND (t.reconcile_after IS NULL OR t.reconcile_after <= now()
+                   OR t.last_event_at >= t.reconciled_at)
               AND NOT EXISTS (
                   SELECT 1 FROM delivery_undeliveredrange r
                    WHERE r.thread_id = t.id AND r.reopened_at IS NULL
@@ -165,6 +171,7 @@ class Plan:
     heal: list[tuple[ThreadState, int, int]] = field(default_factory=list)
     retry: list[tuple[ThreadState, int, int]] = field(default_factory=list)
     give_up: list[tuple[ThreadState, int, int]] = field(default_factory=list)
+    check_after: dict[uuid.UUID, datetime] = field(default_factory=dict)
 
 
 def reconcile(*, name: str = RECONCILER) -> ReconcileReport:
@@ -198,14 +205,21 @@ def _query(sql: str, params: Any) -> list[tuple[Any, ...]]:
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def _candidates(after: uuid.UUID) -> list[uuid.UUID]:
     return [row[0] for row in _query(CANDIDATES_SQL, {"after": after, "batch": BATCH})]
 
 
+SCHEDULE_SQL = """
+    UPDATE delivery_thread t SET reconcile_after = s.at, reconciled_at = %s
+      FROM unnest(%s::uuid[], %s::timestamptz[]) AS s(id, at)
+     WHERE t.id = s.id"""
+
+
 def _reconcile_batch(ids: list[uuid.UUID], report: ReconcileReport) -> None:
+    read_at = timezone.now()  # an event after this makes the thread a candidate again
     claimed = [row[0] for row in _query(CLAIM_SQL, [ids, LOCK_NAMESPACE])]
     if not claimed:
         return
@@ -219,49 +233,70 @@ def _reconcile_batch(ids: list[uuid.UUID], report: ReconcileReport) -> None:
         by_thread[thread_id].attempts.append(Sent(*attempt))
     plan = _plan(states, timezone.now())
     report.undelivered += give_up(plan.give_up)
+    schedule = list(plan.check_after.items())
+    _query(SCHEDULE_SQL, [read_at, [t for t, _ in schedule], [at for _, at in schedule]])
     report.pending_sent += _send(plan.heal, Trigger.HEAL, "unsent to a live socket (reconciler)")
     report.retried += _send(plan.retry, Trigger.RETRY, "unacked past the ack deadline (reconciler)")
 
 
 def _plan(states: list[ThreadState], now: datetime) -> Plan:
-    deadline, budget = conf.timing("ACK_DEADLINE"), conf.limit("RETRY_BUDGET")
-    grace = now - timedelta(seconds=pending_grace())
     plan = Plan()
     for state in states:
-        unsent = state.unsent
-        if (
-            unsent <= state.last
-            and state.unsent_since is not None
-            and state.unsent_since < grace
-            and not any(a.group and a.at >= grace and a.covers(unsent) for a in state.attempts)
-        ):
-            plan.heal.append((state, unsent, min(state.last, unsent + BATCH - 1)))
-        head = [a for a in state.attempts if a.covers(state.head)]
-        sends = [a for a in head if a.outcome == Outcome.SENT]
-        if not sends:
-            # Never sent as far as the ledger knows. A socket that lacks it gets the heal above;
-            # one that claims to have it (it resumed past it, after its server died before
-            # writing down the send) gets a retry, which writes it and lets the client ack it.
-            recent = any(a.group and a.at >= grace for a in head)
-            if state.head <= state.least and not recent:
-                plan.retry.append((state, state.head, min(state.last, state.head + BATCH - 1)))
-            continue
-        replayed = max((a.at for a in head if a.trigger == Trigger.REPLAY), default=None)
-        retries = sum(
-            1
-            for a in sends
-            if a.trigger == Trigger.RETRY and a.group and (replayed is None or a.at > replayed)
-        )
-        last_sent = max(a.at for a in sends)
-        wait = deadline * 2 ** min(retries, MAX_BACKOFF_EXPONENT)
-        if last_sent + timedelta(seconds=wait) >= now:
-            continue
-        if retries + 1 >= budget:
-            upto = max(state.most, *(a.last for a in sends))
-            plan.give_up.append((state, state.head, min(max(upto, state.head), state.last)))
-        else:
-            plan.retry.append((state, state.head, min(state.last, state.head + BATCH - 1)))
+        plan.check_after[state.id] = min(_heal(state, now, plan), _retry(state, now, plan))
     return plan
+
+
+def _heal(state: ThreadState, now: datetime, plan: Plan) -> datetime:
+    """Heal when some live socket lacks events older than the grace; returns when the thread
+    needs another look for this reason."""
+    grace = timedelta(seconds=pending_grace())
+    unsent = state.unsent
+    if unsent > state.last or state.unsent_since is None:
+        return now + RECHECK
+    if any(a.group and a.at >= now - grace and a.covers(unsent) for a in state.attempts):
+        return now + grace  # a heal or retry just went out: give the sockets time to write it
+    if state.unsent_since >= now - grace:
+        return state.unsent_since + grace
+    plan.heal.append((state, unsent, min(state.last, unsent + BATCH - 1)))
+    return now + grace
+
+
+def _retry(state: ThreadState, now: datetime, plan: Plan) -> datetime:
+    """Retry the head once its ack is overdue, or give it up after RETRY_BUDGET sends; returns
+    when the thread needs another look for this reason."""
+    deadline, budget = conf.timing("ACK_DEADLINE"), conf.limit("RETRY_BUDGET")
+    head = [a for a in state.attempts if a.covers(state.head)]
+    sends = [a for a in head if a.outcome == Outcome.SENT]
+    if not sends:
+        return _retry_unrecorded(state, now, plan, head)
+    replayed = max((a.at for a in head if a.trigger == Trigger.REPLAY), default=None)
+    retries = sum(
+        1
+        for a in sends
+        if a.trigger == Trigger.RETRY and a.group and (replayed is None or a.at > replayed)
+    )
+    due = max(a.at for a in sends) + timedelta(seconds=deadline * 2 ** min(retries, MAX_BACKOFF))
+    if due >= now:
+        return due
+    if retries + 1 >= budget:
+        upto = max(state.most, *(a.last for a in sends))
+        plan.give_up.append((state, state.head, min(max(upto, state.head), state.last)))
+        return now + RECHECK
+    plan.retry.append((state, state.head, min(state.last, state.head + BATCH - 1)))
+    return now + timedelta(seconds=deadline * 2 ** min(retries + 1, MAX_BACKOFF))
+
+
+def _retry_unrecorded(state: ThreadState, now: datetime, plan: Plan, head: list[Sent]) -> datetime:
+    """The head was never sent as far as the ledger knows. A socket that lacks it gets a heal;
+    one that claims to have it (it resumed past it, after its server died before writing down
+    the send) gets a retry, which writes it and lets the client ack it."""
+    grace = timedelta(seconds=pending_grace())
+    if state.head > state.least:
+        return now + RECHECK
+    if any(a.group and a.at >= now - grace for a in head):
+        return now + grace
+    plan.retry.append((state, state.head, min(state.last, state.head + BATCH - 1)))
+    return now + timedelta(seconds=conf.timing("ACK_DEADLINE"))
 
 
 def pending_grace() -> float:

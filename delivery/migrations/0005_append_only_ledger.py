@@ -246,6 +246,16 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
+            model_name="thread",
+            name="reconcile_after",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="thread",
+            name="reconciled_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
             model_name="connection",
             name="sent_seq",
             field=models.BigIntegerField(default=0),

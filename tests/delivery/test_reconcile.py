@@ -22,7 +22,7 @@ from delivery.models import (
 from delivery.reconcile import reconcile
 from delivery.selectors import EventState
 from monitoring.models import Alert
-from tests.delivery.wsclient import connect, db, receive_events
+from tests.delivery.wsclient import connect, db, eventually, receive_events
 from tests.ledger import sent, states, status_of
 from tests.monitoring.sampling import sample
 
@@ -239,3 +239,28 @@ async def test_events_a_socket_resumed_past_without_a_recorded_send_are_retried(
     await ws.send_json_to({"type": "ack", "seq": 3})
     await ws.disconnect()
     assert (await db(Thread.objects.get)(pk=thread.pk)).acked_seq == 3
+
+
+async def test_a_thread_not_yet_due_waits_for_its_time_or_its_next_event(
+    thread, user, fast_timings
+):
+    """The reconciler reads an in-flight thread once per decision, not on every sweep."""
+    import uuid
+
+    from delivery.reconcile import _candidates
+
+    fast_timings(ACK_DEADLINE=30.0)
+    ws, _ = await connect(thread, user)
+    await db(emit)(thread, "step", {})
+    await receive_events(ws, 1)  # never acked
+    sent_rows = db(DeliveryAttempt.objects.filter(thread=thread).exists)
+    assert await eventually(sent_rows)
+    candidates = db(lambda: _candidates(uuid.UUID(int=0)))
+    assert await candidates() == [thread.id]
+    await db(reconcile)()
+    row = await db(Thread.objects.get)(pk=thread.pk)
+    assert (row.reconcile_after - timezone.now()).total_seconds() > 20  # its ack deadline
+    assert await candidates() == []
+    await db(emit)(thread, "step", {})  # something new to look at
+    assert await candidates() == [thread.id]
+    await ws.disconnect()

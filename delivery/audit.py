@@ -7,23 +7,18 @@ from collections.abc import Iterable
 
 from delivery.models import AuditedEvent, Event
 
+# What an audited copy keeps of its event: all of it.
+COPIED = ("event_id", "thread_id", "seq", "type", "payload", "critical", "created_at")
+
+
+def _fields(row: Event | AuditedEvent) -> dict[str, object]:
+    return {name: getattr(row, name) for name in COPIED}
+
 
 def preserve(events: Iterable[Event]) -> None:
     """Copy `events` into AuditedEvent (once: a copy that exists is kept as it is)."""
     AuditedEvent.objects.bulk_create(
-        (
-            AuditedEvent(
-                event_id=e.event_id,
-                thread_id=e.thread_id,
-                seq=e.seq,
-                type=e.type,
-                payload=e.payload,
-                critical=e.critical,
-                created_at=e.created_at,
-            )
-            for e in events
-        ),
-        ignore_conflicts=True,
+        (AuditedEvent(**_fields(event)) for event in events), ignore_conflicts=True
     )
 
 
@@ -37,12 +32,4 @@ def find_event(event_id: uuid.UUID) -> Event | None:
 
 
 def as_event(copy: AuditedEvent) -> Event:
-    return Event(
-        event_id=copy.event_id,
-        thread_id=copy.thread_id,
-        seq=copy.seq,
-        type=copy.type,
-        payload=copy.payload,
-        critical=copy.critical,
-        created_at=copy.created_at,
-    )
+    return Event(**_fields(copy))

@@ -1,5 +1,5 @@
 """Writes for a client's connection: its row, its watermarks, and the ranges it was sent and
-acknowledged (delivery/models.py). Nothing here touches an event row."""
+acknowledged (delivery/models/records.py). Nothing here touches an event row."""
 
 import os
 import socket

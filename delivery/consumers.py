@@ -7,7 +7,6 @@ above `position + 1` reveals a gap that is healed from the ledger before it is s
 actually written is recorded apart from it (`SocketProgress`): acks are checked against that.
 """
 
-import asyncio
 import json
 import logging
 import time
@@ -22,7 +21,7 @@ from delivery import conf, connections, metrics, selectors, services
 from delivery.auth import query_params
 from delivery.exceptions import DeliveryError, ThreadNotFound
 from delivery.fanout import group_name
-from delivery.heartbeats import heartbeats
+from delivery.heartbeats import HeartbeatingSocket, heartbeats
 from delivery.models import Thread, Trigger
 from delivery.pacing import FrameBudget, SocketProgress
 from delivery.protocol import (
@@ -68,7 +67,7 @@ def _events_between(thread: Thread, first: int, last: int) -> list[dict[str, Any
     return [event_frame(event) for event in events]
 
 
-class ThreadConsumer(AsyncWebsocketConsumer):
+class ThreadConsumer(HeartbeatingSocket, AsyncWebsocketConsumer):
     thread_id: uuid.UUID
     connection_id: uuid.UUID | None = None
 
@@ -290,43 +289,6 @@ class ThreadConsumer(AsyncWebsocketConsumer):
                 return
         sent = max(self.progress.sent_seq, self.ack_floor)
         raise FrameError("ack_beyond_sent", f"seq {seq} is beyond what was sent ({sent})")
-
-    async def on_pong(self) -> None:
-        self.last_pong = now = time.monotonic()
-        if now - self.last_persisted < conf.timing("HEARTBEAT_PERSIST_INTERVAL"):
-            return
-        self.last_persisted = now
-        if self.connection_id is not None:
-            heartbeats().saw(self.connection_id)  # written with the next tick's batch
-
-    async def beat(self, now: float) -> None:
-        """App-level heartbeat, once per PING_INTERVAL (delivery/heartbeats.py): a client that
-        stops answering pings is closed and marked dead."""
-        if now - self.opened < conf.timing("PING_INTERVAL"):
-            return  # the first ping comes a full interval after connect, as it always did
-        if not self.pinged:
-            # The silence clock starts with the first ping: before it the client had nothing
-            # to answer, and a server busy with a storm of handshakes answers late.
-            self.pinged, self.last_pong = True, now
-        if now - self.last_pong > conf.timing("PING_TIMEOUT"):
-            heartbeats().discard(self)
-            logger.warning("connection %s missed pongs; closing as dead", self.connection_id)
-            # Its own task, shielded: a disconnect arriving now must not cut the bookkeeping
-            # short, and one slow close must not hold up the other sockets' heartbeats.
-            self.expiring = asyncio.create_task(self.expire())
-            return
-        # Re-joining the group well inside `group_expiry` keeps live sockets in it; only the
-        # channels of dead processes expire. A failed refresh is retried on the next beat.
-        if now - self.joined > self.channel_layer.group_expiry / 4:
-            await self.channel_layer.group_add(group_name(self.thread_id), self.channel_name)
-            self.joined = now
-        await self.send_json({"type": "ping", "t": time.time()})
-
-    async def expire(self) -> None:
-        await asyncio.shield(
-            self.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout", dead=True)
-        )
-        await self.close(code=CloseCode.HEARTBEAT_TIMEOUT)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))

@@ -26,31 +26,29 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
-import psycopg
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
-from delivery import conf, fanout, metrics, redelivery, runs, signals
-from delivery.models import Connection, Event, Outcome, ReconcilerHeartbeat, Trigger
+from delivery import conf, metrics, redelivery, runs, signals
+from delivery.liveness import mark_dead_connections
+from delivery.models import Event, ReconcilerHeartbeat, Trigger
 from delivery.models import UndeliveredRange as Undelivered
-
-EVENT_FIELDS = ["event_id", "thread_id", "seq", "type", "payload", "critical", "created_at"]
+from delivery.retry_plan import Sent, ThreadState, plan
+from delivery.services import EVENT_FIELDS
+from delivery.statements import execute_bound
 
 logger = logging.getLogger(__name__)
 
 RECONCILER = "reconciler"
 BATCH = 500  # threads claimed per transaction, and events per message
 MAX_BATCHES = 20
-MAX_BACKOFF = 6  # retries wait ACK_DEADLINE * 2^n, n at most this
-# A thread with nothing to do is looked at again after this, or as soon as it gets an event.
-RECHECK = timedelta(hours=1)
+HEAL_DETAIL = "unsent to a live socket (reconciler)"
+RETRY_DETAIL = "unacked past the ack deadline (reconciler)"
 LOCK_NAMESPACE = 1701  # pg_try_advisory_xact_lock(namespace, hashtext(thread id))
 
 # Driven by the live sockets (connection_live_idx), each probing its thread's row: OFFSET 0
@@ -130,50 +128,6 @@ class ReconcileReport:
     duration: float = 0.0
 
 
-class Sent(NamedTuple):
-    trigger: str
-    group: bool  # a message to the thread's group, not frames a socket wrote
-    outcome: str
-    at: datetime
-    first: int
-    last: int
-
-    def covers(self, seq: int) -> bool:
-        return self.first <= seq <= self.last
-
-
-@dataclass
-class ThreadState:
-    """One live thread's delivery, read under its claim."""
-
-    id: uuid.UUID
-    acked: int
-    last: int
-    lost_upto: int  # the highest seq of an open undelivered range, or 0
-    least: int  # the lowest position of its live sockets
-    most: int  # the highest sent watermark of its live sockets
-    unsent_since: datetime | None
-    attempts: list[Sent] = field(default_factory=list)
-
-    @property
-    def head(self) -> int:
-        """The first seq still owed: above the acked watermark and any range given up on."""
-        return max(self.acked, self.lost_upto) + 1
-
-    @property
-    def unsent(self) -> int:
-        """The first seq some live socket was never sent."""
-        return max(self.least, self.head - 1) + 1
-
-
-@dataclass
-class Plan:
-    heal: list[tuple[ThreadState, int, int]] = field(default_factory=list)
-    retry: list[tuple[ThreadState, int, int]] = field(default_factory=list)
-    give_up: list[tuple[ThreadState, int, int]] = field(default_factory=list)
-    check_after: dict[uuid.UUID, datetime] = field(default_factory=dict)
-
-
 def reconcile(*, name: str = RECONCILER) -> ReconcileReport:
     """One idempotent sweep. Safe to run concurrently with itself on any number of workers."""
     started, clock = timezone.now(), time.monotonic()
@@ -199,17 +153,8 @@ def reconcile(*, name: str = RECONCILER) -> ReconcileReport:
     return report
 
 
-def _query(sql: str, params: Any) -> list[tuple[Any, ...]]:
-    """Run a read with server-side binding: Django's cursor renders arrays of hundreds of ids
-    into the SQL text in Python, which cost more than the reads themselves."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description is not None else []
-
-
 def _candidates(after: uuid.UUID) -> list[uuid.UUID]:
-    return [row[0] for row in _query(CANDIDATES_SQL, {"after": after, "batch": BATCH})]
+    return [row[0] for row in execute_bound(CANDIDATES_SQL, {"after": after, "batch": BATCH})]
 
 
 SCHEDULE_SQL = """
@@ -220,89 +165,25 @@ SCHEDULE_SQL = """
 
 def _reconcile_batch(ids: list[uuid.UUID], report: ReconcileReport) -> None:
     read_at = timezone.now()  # an event after this makes the thread a candidate again
-    claimed = [row[0] for row in _query(CLAIM_SQL, [ids, LOCK_NAMESPACE])]
+    claimed = [row[0] for row in execute_bound(CLAIM_SQL, [ids, LOCK_NAMESPACE])]
     if not claimed:
         return
-    states = [ThreadState(*row) for row in _query(STATE_SQL, [claimed])]
+    states = [ThreadState(*row) for row in execute_bound(STATE_SQL, [claimed])]
     states = [s for s in states if s.head <= s.last]
     if not states:
         return
     columns = [[s.id for s in states], [s.head for s in states], [s.unsent for s in states]]
     by_thread = {s.id: s for s in states}
-    for thread_id, *attempt in _query(ATTEMPTS_SQL, columns):
+    for thread_id, *attempt in execute_bound(ATTEMPTS_SQL, columns):
         by_thread[thread_id].attempts.append(Sent(*attempt))
-    plan = _plan(states, timezone.now())
-    report.undelivered += give_up(plan.give_up)
-    schedule = list(plan.check_after.items())
-    _query(SCHEDULE_SQL, [read_at, [t for t, _ in schedule], [at for _, at in schedule]])
-    report.pending_sent += _send(plan.heal, Trigger.HEAL, "unsent to a live socket (reconciler)")
-    report.retried += _send(plan.retry, Trigger.RETRY, "unacked past the ack deadline (reconciler)")
-
-
-def _plan(states: list[ThreadState], now: datetime) -> Plan:
-    plan = Plan()
-    for state in states:
-        plan.check_after[state.id] = min(_heal(state, now, plan), _retry(state, now, plan))
-    return plan
-
-
-def _heal(state: ThreadState, now: datetime, plan: Plan) -> datetime:
-    """Heal when some live socket lacks events older than the grace; returns when the thread
-    needs another look for this reason."""
-    grace = timedelta(seconds=pending_grace())
-    unsent = state.unsent
-    if unsent > state.last or state.unsent_since is None:
-        return now + RECHECK
-    if any(a.group and a.at >= now - grace and a.covers(unsent) for a in state.attempts):
-        return now + grace  # a heal or retry just went out: give the sockets time to write it
-    if state.unsent_since >= now - grace:
-        return state.unsent_since + grace
-    plan.heal.append((state, unsent, min(state.last, unsent + BATCH - 1)))
-    return now + grace
-
-
-def _retry(state: ThreadState, now: datetime, plan: Plan) -> datetime:
-    """Retry the head once its ack is overdue, or give it up after RETRY_BUDGET sends; returns
-    when the thread needs another look for this reason."""
-    deadline, budget = conf.timing("ACK_DEADLINE"), conf.limit("RETRY_BUDGET")
-    head = [a for a in state.attempts if a.covers(state.head)]
-    sends = [a for a in head if a.outcome == Outcome.SENT]
-    if not sends:
-        return _retry_unrecorded(state, now, plan, head)
-    replayed = max((a.at for a in head if a.trigger == Trigger.REPLAY), default=None)
-    retries = sum(
-        1
-        for a in sends
-        if a.trigger == Trigger.RETRY and a.group and (replayed is None or a.at > replayed)
+    decided = plan(states, timezone.now())
+    report.undelivered += give_up(decided.give_up)
+    schedule = list(decided.check_after.items())
+    execute_bound(SCHEDULE_SQL, [read_at, [t for t, _ in schedule], [at for _, at in schedule]])
+    report.pending_sent += _send(decided.heal, Trigger.HEAL, "unsent to a live socket (reconciler)")
+    report.retried += _send(
+        decided.retry, Trigger.RETRY, "unacked past the ack deadline (reconciler)"
     )
-    due = max(a.at for a in sends) + timedelta(seconds=deadline * 2 ** min(retries, MAX_BACKOFF))
-    if due >= now:
-        return due
-    if retries + 1 >= budget:
-        upto = max(state.most, *(a.last for a in sends))
-        plan.give_up.append((state, state.head, min(max(upto, state.head), state.last)))
-        return now + RECHECK
-    plan.retry.append((state, state.head, min(state.last, state.head + BATCH - 1)))
-    return now + timedelta(seconds=deadline * 2 ** min(retries + 1, MAX_BACKOFF))
-
-
-def _retry_unrecorded(state: ThreadState, now: datetime, plan: Plan, head: list[Sent]) -> datetime:
-    """The head was never sent as far as the ledger knows. A socket that lacks it gets a heal;
-    one that claims to have it (it resumed past it, after its server died before writing down
-    the send) gets a retry, which writes it and lets the client ack it."""
-    grace = timedelta(seconds=pending_grace())
-    if state.head > state.least:
-        return now + RECHECK
-    if any(a.group and a.at >= now - grace for a in head):
-        return now + grace
-    plan.retry.append((state, state.head, min(state.last, state.head + BATCH - 1)))
-    return now + timedelta(seconds=conf.timing("ACK_DEADLINE"))
-
-
-def pending_grace() -> float:
-    """Seconds an unsent event may wait before the reconciler sends it: its fast path may
-    still be on the wire, and a socket's sends reach the ledger once per flush interval."""
-    return 2 * conf.timing("ACK_FLUSH_INTERVAL") + 0.5
 
 
 def _send(ranges: list[tuple[ThreadState, int, int]], trigger: str, detail: str) -> int:
@@ -317,7 +198,7 @@ def _send(ranges: list[tuple[ThreadState, int, int]], trigger: str, detail: str)
 def _load(ranges: list[tuple[ThreadState, int, int]]) -> list[tuple[uuid.UUID, list[Event]]]:
     columns = [[s.id for s, _, _ in ranges], [f for _, f, _ in ranges], [t for *_, t in ranges]]
     grouped: dict[uuid.UUID, list[Event]] = defaultdict(list)
-    for event_id, thread_id, seq, type, payload, critical, created_at in _query(
+    for event_id, thread_id, seq, type, payload, critical, created_at in execute_bound(
         EVENTS_SQL, columns
     ):
         if isinstance(payload, str):  # Django loads jsonb as text for JSONField to decode
@@ -357,62 +238,6 @@ def give_up(ranges: list[tuple[ThreadState, int, int]]) -> int:
             )
         )
     return total
-
-
-def dead_connection_bound() -> float:
-    """Seconds of heartbeat silence after which a live connection row is surely dead.
-
-    The consumer writes `last_seen_at` at most every HEARTBEAT_PERSIST_INTERVAL and closes a
-    silent socket itself after PING_TIMEOUT; a row older than both (plus one ping) belongs to
-    a socket whose process died or hung. A long-poll session is seen on each poll, so it gets
-    one long poll more.
-    """
-    return (
-        conf.timing("PING_TIMEOUT")
-        + conf.timing("HEARTBEAT_PERSIST_INTERVAL")
-        + conf.timing("PING_INTERVAL")
-    )
-
-
-DEAD_SQL = """
-    UPDATE delivery_connection SET state = 'dead', closed_at = now(),
-           close_reason = CASE transport WHEN 'longpoll' THEN 'polls stopped (reconciler)'
-                          ELSE 'heartbeat stopped (reconciler)' END
-     WHERE state = 'live'
-       AND last_seen_at < CASE transport WHEN 'longpoll' THEN %s ELSE %s END
- RETURNING thread_id, channel_name"""
-
-
-def mark_dead_connections() -> int:
-    """Mark live rows whose heartbeat stopped dead, and take their channels out of the group.
-
-    A crashed daphne leaves its channels in the thread's group; the layer would keep queueing
-    for them until `capacity` and then report every send to that thread as a drop.
-    """
-    bound = dead_connection_bound()
-    now = timezone.now()
-    polls = now - timedelta(seconds=bound + conf.timing("LONG_POLL_SECONDS"))
-    with connection.cursor() as cursor:
-        cursor.execute(DEAD_SQL, [polls, now - timedelta(seconds=bound)])
-        dead = [(thread_id, channel) for thread_id, channel in cursor.fetchall()]
-    if not dead:
-        return 0
-    async_to_sync(_leave_groups)(dead)
-    metrics.connections_marked_dead.inc(len(dead))
-    logger.warning("marked %s connection(s) dead: their heartbeat stopped", len(dead))
-    signals.connections_marked_dead.send(sender=Connection, count=len(dead))
-    return len(dead)
-
-
-async def _leave_groups(dead: list[tuple[uuid.UUID, str]]) -> None:
-    layer = get_channel_layer()
-    for thread_id, channel in dead:
-        if not channel or layer is None:
-            continue
-        try:
-            await layer.group_discard(fanout.group_name(thread_id), channel)
-        except Exception:
-            logger.exception("could not remove dead channel %s from its group", channel)
 
 
 def _runs_cursor(name: str) -> datetime | None:

@@ -10,7 +10,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-import psycopg
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
@@ -21,6 +20,7 @@ from delivery.connections import GroupSend, record_group_sends
 from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
 from delivery.models import Event, Outcome, Thread, Trigger
 from delivery.publisher import publisher
+from delivery.statements import execute_bound
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def _commit(
 # commit, so commit order equals seq order within a thread; the clock is read with the lock
 # held, so `created_at` rises with seq too, and dropping the oldest day's partition removes a
 # prefix of every thread. Nothing else is written per event: delivery is recorded as
-# watermarks and ranges (delivery/models.py).
+# watermarks and ranges (delivery/models/records.py).
 INSERT_SQL = """
 WITH allocated AS (
     UPDATE delivery_thread
@@ -167,7 +167,7 @@ def _insert(
         "types": [type for type, _, _ in specs],
         "payloads": [encoded for _, _, encoded in specs],
     }
-    rows = sorted(_execute_bound(INSERT_SQL, params))
+    rows = sorted(execute_bound(INSERT_SQL, params))
     if not rows:
         raise ThreadNotFound(f"thread {thread_id} does not exist")
     return [
@@ -175,16 +175,6 @@ def _insert(
                                                            spec, critical))
         for (seq, event_id, created_at), spec in zip(rows, specs, strict=True)
     ]  # fmt: skip
-
-
-def _execute_bound(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run the emit statement with server-side binding: Django's psycopg cursor splices every
-    parameter into the SQL text, which for a batch of payloads costs more than the insert.
-    psycopg also prepares a statement it sees repeatedly, so the planning is done once."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def _row(thread_id: uuid.UUID, seq: int, event_id: uuid.UUID, created_at: datetime, spec: Spec,

@@ -1,7 +1,7 @@
-// The browser client's state machine, driven without a browser: node --test tests/js/
+// The browser client's protocol machine, driven without a browser: node --test tests/js/
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { step, initialState, backoff, MAX_SOCKET_FAILURES } = require("../../static/delivery/client.js");
+const { step, initialState, backoff, MAX_SOCKET_FAILURES } = require("../../static/delivery/machine.js");
 
 function run(state, inputs) {
   const actions = [];

@@ -14,7 +14,7 @@ RUN := $(UV) run --frozen --no-sync
 EMBEDDED := $(RUN) python -m config.embedded exec --
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help uv sync deps run test bench lint format
+.PHONY: help uv sync deps run cluster test bench lint format
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,24 +29,33 @@ sync: uv ## create/update .venv exactly as uv.lock pins it
 	$(UV) sync --frozen
 
 # Everything the suite needs beyond Python packages goes here. Browser tests use the Debian
-# chromium at /usr/bin/chromium (Playwright cannot download its own here); the JS tests use Node.
+# chromium at /usr/bin/chromium (Playwright cannot download its own here); the JS tests use Node;
+# `make cluster` and the cluster fault scenarios put Debian's nginx (/usr/sbin/nginx) in front.
 deps: sync ## Python packages plus the suite's system/browser dependencies
-	@test -x /usr/bin/chromium && command -v node >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium nodejs </dev/null; }
+	@test -x /usr/bin/chromium && command -v node >/dev/null && test -x /usr/sbin/nginx \
+	  || { export DEBIAN_FRONTEND=noninteractive; $(SUDO) apt-get update -qq \
+	  && $(SUDO) apt-get install -y -qq chromium nodejs nginx </dev/null; }
 
 run: sync ## the whole system: migrate, demo users, daphne + Celery worker + beat on PORT
 	PORT=$(PORT) $(EMBEDDED) python -m config.run
 
-test: deps ## the whole suite: the browser client's node tests, then pytest (ARGS=...)
+cluster: sync ## scaled out on one machine: nginx on PORT, 3 daphnes, 2 Redis shards, 2 workers, beat
+	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || $(MAKE) deps
+	PORT=$(PORT) $(EMBEDDED) python -m config.cluster
+
+test: deps ## the whole suite: node tests, pytest (ARGS=...), then the embedding example's test
 	node --test tests/js/
 	$(EMBEDDED) python -m pytest $(ARGS)
+	$(EMBEDDED) python -m pytest -c examples/minimal_project/pytest.ini examples/minimal_project
 
 bench: sync ## Ledgerline against plain Channels, side by side (about 10 min; ARGS=--help)
 	$(EMBEDDED) python -m bench $(ARGS)
 
-lint: sync ## ruff check and ruff format --check
+lint: sync ## ruff, mypy (django-stubs) and the import contracts (pyproject.toml)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
 
 format: sync ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .

@@ -6,4 +6,9 @@ class AgentConfig(AppConfig):
     verbose_name = "Ledgerline demo agent"
 
     def ready(self) -> None:
-        from agent import signals  # noqa: F401  (connects the message_posted receiver)
+        from agent import (
+            conf,
+            signals,  # noqa: F401  (connects the message_posted receiver)
+        )
+
+        conf.current.register_check()

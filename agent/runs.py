@@ -9,11 +9,10 @@ import logging
 import time
 from typing import Any
 
-from django.conf import settings
-
-from agent import tools
+from agent import conf, tools
 from agent.plans import Plan, ToolCall, plan_for
 from delivery import emit, emit_many
+from delivery.event_types import EventType
 from delivery.exceptions import LedgerWriteFailed
 
 logger = logging.getLogger(__name__)
@@ -29,10 +28,6 @@ class RequestRefused(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
-
-
-def agent_setting(name: str, default: Any) -> Any:
-    return getattr(settings, "LEDGERLINE", {}).get(name, default)
 
 
 class Run:
@@ -58,20 +53,20 @@ def run_for_message(
     *, thread_id: str, message_id: str, text: str, pause: float | None = None
 ) -> None:
     """Answer one user message. Raises only `LedgerWriteFailed`, for the task to retry."""
-    delay = agent_setting("AGENT_STEP_DELAY", 0.3) if pause is None else pause
+    delay = conf.current().step_delay if pause is None else pause
     run = Run(thread_id, message_id, float(delay))
-    run.emit("agent_started", message_id=message_id)
+    run.emit(EventType.AGENT_STARTED, message_id=message_id)
     try:
         answer = _answer(run, plan_for(text))
     except LedgerWriteFailed:
         raise
     except RequestRefused as exc:
-        run.emit("agent_failed", reason=exc.reason, detail=str(exc))
+        run.emit(EventType.AGENT_FAILED, reason=exc.reason, detail=str(exc))
     except Exception as exc:
         logger.exception("agent run %s failed", run.run_id)
-        run.emit("agent_failed", reason="error", detail=f"{exc.__class__.__name__}: {exc}")
+        run.emit(EventType.AGENT_FAILED, reason="error", detail=f"{exc.__class__.__name__}: {exc}")
     else:
-        run.emit("agent_completed", answer=answer)
+        run.emit(EventType.AGENT_COMPLETED, answer=answer)
 
 
 def _answer(run: Run, plan: Plan) -> str:
@@ -87,18 +82,18 @@ def _answer(run: Run, plan: Plan) -> str:
 
 def _use_tool(run: Run, call: ToolCall) -> dict[str, Any]:
     call_id = f"{run.run_id}:{run.step + 1}"
-    run.emit("tool_executing", tool=call.tool, input=call.input, call_id=call_id)
+    run.emit(EventType.TOOL_EXECUTING, tool=call.tool, input=call.input, call_id=call_id)
     run.pause()
     try:
         outcome: dict[str, Any] = {"ok": True, "result": tools.call(call)}
     except tools.ToolError as exc:
         outcome = {"ok": False, "error": str(exc)}
-    run.emit("tool_completed", tool=call.tool, call_id=call_id, **outcome)
+    run.emit(EventType.TOOL_COMPLETED, tool=call.tool, call_id=call_id, **outcome)
     return outcome
 
 
 def _burst(run: Run, plan: Plan, count_text: str | None, size_text: str | None) -> str:
-    cap = int(agent_setting("BURST_MAX", 5000))
+    cap = conf.current().burst_max
     count, size = _burst_numbers(count_text, size_text)
     if count > cap:
         raise RequestRefused(

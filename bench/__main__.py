@@ -2,11 +2,12 @@
 
     make bench                       # every section, about 10 minutes
     make bench ARGS='--only throughput,latency --rounds 2'
+    make bench ARGS='--only cluster'   # through nginx with 1, 2 and 3 daphnes (about 4 minutes)
 
-Sections: throughput, latency, emit, resume, burst, retention, reconcile, memory. Each prints
-its table as it finishes; the whole report is also written to .run/bench/latest.md. Run it on
-an idle machine: the systems alternate, so noise lands on both, but a busy machine lowers
-every figure.
+Sections: throughput, latency, emit, resume, burst, retention, reconcile, memory, and cluster
+(only when named: it is not part of the default run). Each prints its table as it finishes;
+the whole report is also written to .run/bench/latest.md. Run it on an idle machine: the
+systems alternate, so noise lands on both, but a busy machine lowers every figure.
 """
 
 import argparse
@@ -21,6 +22,8 @@ from bench import report
 from bench.stack import ROOT, BenchStack
 
 SECTIONS = ("throughput", "latency", "emit", "resume", "burst", "retention", "reconcile", "memory")
+# Run only when named (`--only cluster`): it starts nginx and six daphne processes in turn.
+OPT_IN = ("cluster",)
 
 
 def machine() -> str:
@@ -33,6 +36,10 @@ def machine() -> str:
 
 def run_sections(stack: BenchStack, only: set[str], rounds: int) -> None:
     from bench import live_path, throughput
+
+    if not only & {"throughput", "latency", "emit"}:
+        run_ledger_sections(stack, only, rounds)
+        return
 
     ten = live_path.start_systems(stack, 10)
     hundred = live_path.start_systems(stack, 100) if "throughput" in only else {}
@@ -76,6 +83,10 @@ def run_ledger_sections(stack: BenchStack, only: set[str], rounds: int) -> None:
         from bench import reconcile_pass
 
         reconcile_pass.run(stack)
+    if "cluster" in only:
+        from bench import cluster
+
+        cluster.run_section(stack, rounds)
 
 
 def main() -> int:
@@ -84,8 +95,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per figure (>= 1)")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    if unknown := only - set(SECTIONS):
-        parser.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    if unknown := only - set(SECTIONS) - set(OPT_IN):
+        choices = ", ".join((*SECTIONS, *OPT_IN))
+        parser.error(f"unknown section(s) {sorted(unknown)}; choose from {choices}")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     began, header = time.monotonic(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}"

@@ -73,7 +73,7 @@ def _threads() -> tuple[list[str], str]:
     from django.contrib.auth.models import User
 
     from delivery.models import Thread
-    from delivery.tokens import issue_token
+    from delivery.wire.tokens import issue_token
 
     user, _ = User.objects.get_or_create(username="bench-burst")
     threads = [str(Thread.objects.create(owner=user, title="burst").pk) for _ in range(THREADS)]
@@ -141,7 +141,7 @@ class Capacity:
         from channels.layers import channel_layers
         from django.conf import settings
 
-        from delivery.publisher import publisher
+        from delivery.fastpath.publisher import publisher
 
         self.config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
         self.saved = self.config["capacity"]
@@ -152,7 +152,7 @@ class Capacity:
     def __exit__(self, *exc: object) -> None:
         from channels.layers import channel_layers
 
-        from delivery.publisher import publisher
+        from delivery.fastpath.publisher import publisher
 
         self.config["capacity"] = self.saved
         channel_layers.backends = {}

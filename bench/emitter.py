@@ -60,7 +60,7 @@ def run_ledger(spec: dict[str, Any], start: float) -> list[float]:
     from django.db import connection
 
     from delivery import emit, emit_many
-    from delivery.publisher import publisher
+    from delivery.fastpath.publisher import publisher
 
     schedule, samples, lock = Schedule(spec, start), [], threading.Lock()
 

@@ -49,7 +49,7 @@ def make_fixtures(count: int) -> Fixtures:
     from django.contrib.auth.models import User
 
     from delivery.models import Thread
-    from delivery.tokens import issue_token
+    from delivery.wire.tokens import issue_token
 
     user, _ = User.objects.get_or_create(username="bench-idle")
     threads = Thread.objects.bulk_create(

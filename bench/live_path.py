@@ -56,7 +56,7 @@ def start_systems(stack: BenchStack, threads: int) -> dict[str, System]:
     from django.contrib.auth.models import User
 
     from delivery.models import Thread
-    from delivery.tokens import issue_token
+    from delivery.wire.tokens import issue_token
 
     user, _ = User.objects.get_or_create(username="bench")
     token = issue_token(user=user, label="bench")

@@ -23,7 +23,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.utils import timezone
 
-from delivery import partitions
+from delivery.ledger import partitions
 
 EVENTS_PER_THREAD = 10
 USERS = 100
@@ -203,7 +203,7 @@ class BenchLedger:
 async def _join_groups(threads: list[uuid.UUID]) -> list[str]:
     from channels.layers import get_channel_layer
 
-    from delivery.fanout import group_name
+    from delivery.fastpath.frames import group_name
 
     layer = get_channel_layer()
     channels = [await layer.new_channel() for _ in threads]

@@ -4,7 +4,7 @@
 
 One ledger is grown through `sizes` in SQL (bench.reconcile_ledger describes its shape). At each
 size 1,000 events spread over the ledger are due for a resend, to threads with a live client.
-`delivery.reconcile.reconcile()` is timed in this process: a due pass (every due event resent
+`delivery.repair.reconcile.reconcile()` is timed in this process: a due pass (every due event resent
 with a real `group_send`, the ledger updated), then an idle pass (nothing due: the steady state),
 `repeats` times, the due set put back between rounds. Writes docs/img/reconcile_pass.png.
 """
@@ -59,7 +59,7 @@ def run(
 
 def _measure(ledger: Any, unacked: int, repeats: int) -> tuple[list[float], list[float]]:
     """Warm up, then `repeats` rounds of (due pass, idle pass); returns both in milliseconds."""
-    from delivery.reconcile import reconcile
+    from delivery.repair.reconcile import reconcile
 
     reconcile()  # starts the publisher, catches the stalled-run cursor up
     reconcile()
@@ -99,7 +99,7 @@ def _print_plans() -> None:
 
     from django.db import connection, transaction
 
-    from delivery import reconcile
+    from delivery.repair import reconcile
 
     with connection.cursor() as cursor:
         cursor.execute(reconcile.CANDIDATES_SQL, {"after": uuid.UUID(int=0), "batch": 500})

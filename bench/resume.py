@@ -19,9 +19,9 @@ def _thread_with_events(count: int) -> tuple[str, str]:
     from django.contrib.auth.models import User
 
     from delivery import emit_many
+    from delivery.fastpath.publisher import publisher
     from delivery.models import Thread
-    from delivery.publisher import publisher
-    from delivery.tokens import issue_token
+    from delivery.wire.tokens import issue_token
 
     user, _ = User.objects.get_or_create(username="bench-resume")
     thread = Thread.objects.create(owner=user, title=f"resume {count}")

@@ -1,7 +1,7 @@
 """Retention: dropping a day's partition against deleting the same rows.
 
 Two past days are filled with ROWS events each (THREADS threads), in SQL. One day is removed
-with a DELETE, as retention used to work; the other with `delivery.partitions.drop_partition`
+with a DELETE, as retention used to work; the other with `delivery.ledger.partitions.drop_partition`
 (DETACH PARTITION ... CONCURRENTLY, then DROP TABLE), as `prune_ledger` does now. Both run in
 the same database, one after the other.
 """
@@ -48,7 +48,7 @@ def _threads() -> None:
 def run(stack: BenchStack) -> Table:
     from django.db import connection
 
-    from delivery import partitions
+    from delivery.ledger import partitions
 
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     deleted_day, dropped_day = today - timedelta(days=61), today - timedelta(days=60)

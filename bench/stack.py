@@ -13,6 +13,7 @@ model import: it points this process at the same database and Redis.
 import contextlib
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -101,7 +102,7 @@ class BenchStack:
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "CHANNELS_PREFIX": "bench",
             "LOG_LEVEL": "WARNING",
-            "SECRET_KEY": "ledgerline-bench-only-not-a-secret",
+            "SECRET_KEY": secrets.token_urlsafe(50),  # one per bench run, never a constant
             "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"),
         }
         (self.workdir / "prometheus").mkdir()

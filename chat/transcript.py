@@ -1,15 +1,31 @@
 """Folds a thread's ledger events into what the chat page shows: messages and agent runs.
 
-`static/chat/chat.js` builds the same markup from live events; the two must agree.
+`static/chat/render.js` builds the same markup from live events and history pages; the two
+must agree. Markdown is not rendered here: answers go out as their source text, marked
+`data-markdown`, and the page's one renderer (static/chat/markdown.js) renders them all.
 """
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from delivery.event_types import EventType
 from delivery.models import Event
 
-TERMINAL = {"agent_completed", "agent_failed"}
+# Why a run failed, in words for the person who asked (render.js `FAILURES` mirrors this).
+FAILURES = {
+    "error": "Something went wrong",
+    "timeout": "The agent stopped responding",
+    "not_started": "The agent could not start",
+    "burst_too_large": "The agent refused this request",
+    "invalid_command": "The agent did not understand this command",
+}
+
+
+def failure_text(reason: str, detail: str) -> str:
+    said = FAILURES.get(reason, "The run failed")
+    return f"{said}: {detail}" if detail else f"{said}."
 
 
 @dataclass
@@ -21,6 +37,7 @@ class ToolCard:
     done_seq: int | None = None
     ok: bool | None = None
     result: str = ""
+    state: str = "running"  # running, done, failed, or stopped (the run ended without it)
 
 
 @dataclass
@@ -28,16 +45,31 @@ class RunView:
     kind = "run"
     run_id: str
     seq: int
+    at: datetime
     thinking: str = ""
     tools: list[ToolCard] = field(default_factory=list)
     bursts: list[tuple[int, int]] = field(default_factory=list)
     burst_of: int = 0
     answer: str | None = None
-    failure: dict[str, Any] | None = None
+    failure: str | None = None
 
     @property
     def done(self) -> bool:
         return self.answer is not None or self.failure is not None
+
+    def card(self, call_id: str, seq: int) -> ToolCard:
+        """The card of `call_id`, made on first sight: a history page can start mid-run."""
+        for card in self.tools:
+            if card.call_id == call_id:
+                return card
+        self.tools.append(ToolCard(call_id, "tool", "", seq))
+        return self.tools[-1]
+
+    def end(self, failed: bool) -> None:
+        """A tool still running when its run ends shares the run's fate."""
+        for card in self.tools:
+            if card.state == "running":
+                card.state = "failed" if failed else "stopped"
 
 
 @dataclass
@@ -48,10 +80,11 @@ class Row:
     seq: int
     type: str
     text: str
+    at: datetime
 
 
 def display_result(payload: dict[str, Any]) -> str:
-    """A tool's outcome as one line of text (chat.js `resultText` mirrors this)."""
+    """A tool's outcome as one line of text (render.js `resultText` mirrors this)."""
     if not payload.get("ok", True):
         return str(payload.get("error", "failed"))
     result = payload.get("result")
@@ -65,43 +98,45 @@ def display_result(payload: dict[str, Any]) -> str:
     return json.dumps(result)
 
 
-def first_message(items: list["RunView | Row"]) -> str:
-    return next((item.text for item in items if isinstance(item, Row) and item.kind == "user"), "")
-
-
 def fold(events: list[Event]) -> list[RunView | Row]:
     items: list[RunView | Row] = []
     runs: dict[str, RunView] = {}
     for event in events:
-        run_id = event.payload.get("run_id") if isinstance(event.payload, dict) else None
-        if event.type == "user_message":
-            items.append(Row("user", event.seq, event.type, str(event.payload.get("text", ""))))
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        run_id = payload.get("run_id")
+        if event.type == EventType.USER_MESSAGE:
+            text = str(payload.get("text", ""))
+            items.append(Row("user", event.seq, event.type, text, event.created_at))
         elif isinstance(run_id, str):
             if run_id not in runs:
-                runs[run_id] = RunView(run_id=run_id, seq=event.seq)
+                runs[run_id] = RunView(run_id=run_id, seq=event.seq, at=event.created_at)
                 items.append(runs[run_id])
-            _apply(runs[run_id], event)
+            _apply(runs[run_id], event.type, payload, event.seq)
         else:
-            items.append(Row("event", event.seq, event.type, json.dumps(event.payload)[:300]))
+            text = json.dumps(event.payload)[:300]
+            items.append(Row("event", event.seq, event.type, text, event.created_at))
     return items
 
 
-def _apply(run: RunView, event: Event) -> None:
-    payload = event.payload
-    if event.type == "agent_thinking":
+def _apply(run: RunView, type: str, payload: dict[str, Any], seq: int) -> None:
+    if type == "agent_thinking":
         run.thinking = str(payload.get("text", ""))
-    elif event.type == "tool_executing":
-        call_id, tool = str(payload.get("call_id", "")), str(payload.get("tool", ""))
-        run.tools.append(ToolCard(call_id, tool, str(payload.get("input", "")), event.seq))
-    elif event.type == "tool_completed":
-        for card in run.tools:
-            if card.call_id == payload.get("call_id"):
-                card.done_seq, card.ok = event.seq, bool(payload.get("ok", True))
-                card.result = display_result(payload)
-    elif event.type == "burst":
-        run.bursts.append((event.seq, int(payload.get("i", 0))))
+    elif type == EventType.TOOL_EXECUTING:
+        card = run.card(str(payload.get("call_id", "")), seq)
+        card.tool, card.input = str(payload.get("tool", "")), str(payload.get("input", ""))
+        card.seq = seq
+    elif type == EventType.TOOL_COMPLETED:
+        card = run.card(str(payload.get("call_id", "")), seq)
+        card.tool = str(payload.get("tool", card.tool))
+        card.done_seq, card.ok = seq, bool(payload.get("ok", True))
+        card.state = "done" if card.ok else "failed"
+        card.result = display_result(payload)
+    elif type == "burst":
+        run.bursts.append((seq, int(payload.get("i", 0))))
         run.burst_of = int(payload.get("of", 0))
-    elif event.type == "agent_completed":
+    elif type == EventType.AGENT_COMPLETED:
         run.answer = str(payload.get("answer", ""))
-    elif event.type == "agent_failed":
-        run.failure = {"reason": payload.get("reason", ""), "detail": payload.get("detail", "")}
+        run.end(failed=False)
+    elif type == EventType.AGENT_FAILED:
+        run.failure = failure_text(str(payload.get("reason", "")), str(payload.get("detail", "")))
+        run.end(failed=True)

@@ -4,16 +4,18 @@ import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, transcript
-from delivery import services
-from delivery.exceptions import DeliveryError, ThreadNotFound
+from delivery import conf
+from delivery.exceptions import DeliveryError, RateLimited, ThreadNotFound
+from delivery.ledger import services
+from delivery.ledger.selectors import thread_for_user
 from delivery.models import Thread
-from delivery.protocol import MAX_CLIENT_ID_CHARS, MAX_MESSAGE_CHARS
-from delivery.selectors import thread_for_user
+from delivery.wire.protocol import MAX_CLIENT_ID_CHARS, MAX_MESSAGE_CHARS
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -43,7 +45,10 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
 @require_POST
 @login_required
 def new_thread(request: AuthenticatedRequest) -> HttpResponse:
-    thread = services.create_thread(owner=request.user, title=request.POST.get("title", ""))
+    try:
+        thread = services.create_thread(owner=request.user, title=request.POST.get("title", ""))
+    except DeliveryError as exc:
+        return HttpResponse(f"Could not start a thread: {exc}", status=400)
     return redirect("chat:thread", thread_id=thread.id)
 
 
@@ -51,19 +56,22 @@ def new_thread(request: AuthenticatedRequest) -> HttpResponse:
 @login_required
 def thread_page(request: AuthenticatedRequest, thread_id: uuid.UUID) -> HttpResponse:
     thread = _own_thread(request, thread_id)
-    events, rendered_seq = selectors.history(thread=thread)
-    if events:
-        services.record_page_delivery(thread=thread, first=events[0].seq, last=rendered_seq)
-    items = transcript.fold(events)
+    opening = selectors.opening(thread=thread)
+    if opening.events:
+        first, last = opening.events[0].seq, opening.rendered_seq
+        services.record_page_delivery(thread=thread, first=first, last=last)
+    delivery = conf.current()
     context = {
         "threads": selectors.thread_list(user=request.user),
         "thread": thread,
-        "items": items,
-        "heading": thread.title or transcript.first_message(items),
-        "rendered_seq": rendered_seq,
+        "items": transcript.fold(opening.events),
+        "opening": opening,
+        "heading": thread.title or selectors.first_message(thread=thread),
         "client_id": uuid.uuid4(),
         "suggestions": SUGGESTIONS,
         "max_chars": MAX_MESSAGE_CHARS,
+        # The client's watchdog: a socket silent this long is dead (docs/protocol.md, `ping`).
+        "silence_ms": round((delivery.ping_interval + delivery.ping_timeout) * 1000),
     }
     return render(request, "chat/chat.html", context)
 
@@ -78,6 +86,16 @@ def post_message(request: AuthenticatedRequest, thread_id: uuid.UUID) -> HttpRes
     if text:
         try:
             services.post_message(thread=thread, text=text, client_id=client_id)
+        except RateLimited as exc:
+            response = HttpResponse(f"Not sent: {exc}", status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         except DeliveryError as exc:
             return HttpResponse(f"Could not send: {exc}", status=400)
     return redirect("chat:thread", thread_id=thread.id)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links; send them the static one."""
+    return HttpResponsePermanentRedirect(static("chat/favicon.ico"))

@@ -7,8 +7,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from delivery.auth import OriginCheckedStack  # noqa: E402
-from delivery.routing import websocket_urlpatterns  # noqa: E402
+from delivery.wire.auth import OriginCheckedStack  # noqa: E402
+from delivery.wire.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -12,6 +12,7 @@ forwarded to it, and when it exits the embedded servers are stopped and its exit
 import argparse
 import ctypes
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -107,6 +108,23 @@ def start_redis() -> tuple[str, Stop]:
     raise RuntimeError(f"redis-server did not start on port {port}; see {data / 'redis.log'}")
 
 
+def provide_secret_key() -> None:
+    """Without SECRET_KEY in the environment, use a random key made once into .run/secret-key
+    (mode 0600) and kept, so sessions and tokens outlive a restart. Never a constant."""
+    if os.environ.get("SECRET_KEY"):
+        return
+    path = RUN_DIR / "secret-key"
+    RUN_DIR.mkdir(exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # made by an earlier run (or a concurrent one)
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+    os.environ["SECRET_KEY"] = path.read_text().strip()
+
+
 def supervise(cmd: list[str]) -> int:
     """Run CMD, forward SIGINT/SIGTERM to it, and return its exit code."""
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
@@ -163,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cmd:
         parser.error("nothing to run: python -m config.embedded exec -- CMD [ARGS...]")
     environ.Env.read_env(ROOT / ".env", overwrite=False)  # the same .env the settings read
+    provide_secret_key()
     if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
         os.environ["LEDGERLINE_EMBEDDED"] = ""
         os.execvp(cmd[0], cmd)  # noqa: S606

@@ -22,6 +22,8 @@ from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Printer
 
+from monitoring import stack
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,23 +69,32 @@ def announce_when_listening(port: int) -> None:
             break
         except OSError:
             time.sleep(0.2)
-    public = os.environ["PUBLIC_URL"].rstrip("/")
+    print(banner(os.environ["PUBLIC_URL"]), flush=True)
+    verify_delivery()
+
+
+def banner(public_url: str) -> str:
+    """Where everything is, printed once daphne listens."""
+    public = public_url.rstrip("/")
     lines = [
         f"Ledgerline is up. Mode: {mode()}",
         f"  chat     {public}/",
+        f"  console  {public}/console/  (log in as admin or support)",
         f"  admin    {public}/admin/",
         f"  API      {public}/api/threads",
         f"  logins   {ROOT / '.run' / 'demo-credentials.txt'}",
         "  Ctrl-C stops daphne, the worker and beat.",
     ]
     bar = "=" * max(len(line) for line in lines)
-    print("\n".join([bar, *lines, bar]), flush=True)
-    verify_delivery()
+    return "\n".join([bar, *lines, bar])
 
 
 def verify_delivery() -> None:
     """Startup verification, once daphne listens: a failure is logged CRITICAL, opens an
-    alert and keeps /healthz/ready at 503 (monitoring/verification.py)."""
+    alert and keeps /healthz/ready at 503 (monitoring/verification.py). First the stack's
+    addresses are recorded, so `verify_delivery` run beside it checks this stack
+    (monitoring/stack.py)."""
+    stack.record(dict(os.environ), os.getpid())
     command = [sys.executable, "manage.py", "verify_delivery", "--trigger", "startup"]
     # The worker and beat start alongside daphne: give them a moment before failing loudly.
     subprocess.run([*command, "--retry-for", "45"], cwd=ROOT, check=False)  # noqa: S603
@@ -109,6 +120,7 @@ def main() -> int:
         manager.add_process(name, cmd, env=dict(os.environ), cwd=str(ROOT))
     threading.Thread(target=announce_when_listening, args=(port,), daemon=True).start()
     manager.loop()
+    stack.forget(os.getpid())
     if manager.returncode == 130:  # Ctrl-C: every process was stopped, as asked
         print("Stopped daphne, the worker and beat.", flush=True)
         return 0

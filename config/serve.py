@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import daphne.cli
 from daphne.access import AccessLogGenerator
 
-from delivery.logging import redact
+from delivery.wire.redaction import redact
 
 
 class RedactingStream:

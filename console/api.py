@@ -1,95 +1,32 @@
 """The console's JSON API: one endpoint per console button, with the same permission checks.
 
 Session authentication with CSRF (`X-CSRFToken`) on POST, like the pages. Bodies are JSON
-objects; errors are `{"error": code, "detail": text}`. See docs/api.md.
+objects; errors are `{"error": code, "detail": text}`, answered by `access.console_api` for
+every console error an endpoint raises. Shapes are in console/serializers.py; see docs/api.md.
 """
 
 import json
 import uuid
-from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from console import access, overview, scopes, search, services
-from console.exceptions import ConsoleError
-from delivery import replay
-from delivery.exceptions import ReplayError
-from delivery.models import ReplayRequest
-from monitoring.models import Alert, VerificationRun
+from console import access, charts, overview, search, selectors, services, workers
+from console import serializers as shapes
+from console.exceptions import BadBody
+from console.models import PacedReplay
+
+REVEALS_PAGE = 100
 
 
 def _body(request: HttpRequest) -> dict[str, str]:
     try:
         data = json.loads(request.body or b"{}")
     except ValueError:
-        raise ConsoleError("the body is not JSON") from None
+        raise BadBody("the body is not JSON") from None
     if not isinstance(data, dict):
-        raise ConsoleError("the body must be a JSON object")
+        raise BadBody("the body must be a JSON object")
     return {key: str(value) for key, value in data.items()}
-
-
-def _error(exc: ConsoleError | ReplayError) -> JsonResponse:
-    status = getattr(exc, "status", 400)
-    return JsonResponse({"error": exc.code, "detail": str(exc)}, status=status)
-
-
-def plan_json(plan: replay.ReplayPlan) -> dict[str, Any]:
-    return {
-        "scope": plan.scope,
-        "detail": plan.detail,
-        "events": len(plan.events),
-        "threads": len(plan.thread_ids),
-        "online_threads": plan.online_threads,
-        "truncated": plan.truncated,
-        "items": [
-            {
-                "thread": str(e.thread_id),
-                "seq": e.seq,
-                "event_id": str(e.event_id),
-                "type": e.type,
-                "state": e.status.state,
-                "client_online": e.thread_id in plan.online,
-            }
-            for e in plan.events
-        ],
-    }
-
-
-def replay_json(job: ReplayRequest) -> dict[str, Any]:
-    return {
-        "id": job.pk,
-        "state": job.state,
-        "actor": job.actor_name,
-        "reason": job.reason,
-        "ticket": job.ticket,
-        "scope": job.scope,
-        "scope_detail": job.scope_detail,
-        "planned_events": job.planned_events,
-        "planned_threads": job.planned_threads,
-        "sent": job.sent,
-        "failed": job.failed,
-        "created_at": job.created_at.isoformat(),
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "outcomes": [
-            {"thread": str(i.thread_id), "seq": i.seq, "outcome": i.outcome}
-            for i in job.items.order_by("thread_id", "seq")[:5000]
-        ],
-    }
-
-
-def run_json(run: VerificationRun) -> dict[str, Any]:
-    return {
-        "id": run.pk,
-        "trigger": run.trigger,
-        "ok": run.ok,
-        "finished": run.finished_at is not None,
-        "checks": run.checks,
-    }
-
-
-def alert_json(alert: Alert) -> dict[str, Any]:
-    return {"id": alert.pk, "kind": alert.kind, "state": alert.state, "thread": alert.thread_id}
 
 
 @require_GET
@@ -100,107 +37,122 @@ def overview_api(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @access.console_api()
+def charts_api(request: HttpRequest) -> HttpResponse:
+    span = request.GET.get("span", "2h")
+    span = span if span in charts.SPANS else "2h"
+    found = [charts.success_rate(span), charts.latency(span)]
+    return JsonResponse({"span": span, "charts": [shapes.chart_json(c) for c in found]})
+
+
+@require_GET
+@access.console_api()
+def workers_api(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(shapes.workers_json(workers.snapshot()))
+
+
+@require_GET
+@access.console_api()
 def threads_api(request: HttpRequest) -> HttpResponse:
-    try:
-        flt = search.ThreadFilter.from_params(request.GET)
-        result = search.thread_page(flt, cursor=request.GET.get("after", ""))
-    except ConsoleError as exc:
-        return _error(exc)
-    rows = [
-        {
-            "id": str(t.pk),
-            "owner": t.owner.get_username(),
-            "health": t.health,
-            "last_seq": t.last_seq,
-            "open_events": t.open_count,
-        }
-        for t in result.threads
-    ]
-    return JsonResponse({"threads": rows, "next": result.next_cursor})
+    flt = search.ThreadFilter.from_params(request.GET)
+    cursor = request.GET.get("after", "")
+    result = search.thread_page(flt, cursor=cursor)
+    hit = search.exact_hit(flt, result, cursor=cursor)
+    rows = [shapes.thread_json(thread) for thread in result.threads]
+    exact = {"thread": str(hit.thread_id), "seq": hit.seq} if hit else None
+    return JsonResponse({"threads": rows, "next": result.next_cursor, "exact": exact})
 
 
 @require_POST
 @access.console_api(access.REPLAY)
 def dry_run_api(request: HttpRequest) -> HttpResponse:
-    try:
-        return JsonResponse(plan_json(scopes.plan_from(_body(request))))
-    except (ConsoleError, ReplayError) as exc:
-        return _error(exc)
+    return JsonResponse(shapes.plan_json(services.plan_replay(scope=_body(request))))
 
 
 @require_POST
 @access.console_api(access.REPLAY)
 def replay_api(request: HttpRequest) -> HttpResponse:
-    try:
-        body = _body(request)
-        job = replay.request_replay(
-            plan=scopes.plan_from(body),
-            actor=request.user,
-            reason=body.get("reason", ""),
-            ticket=body.get("ticket", ""),
-        )
-    except (ConsoleError, ReplayError) as exc:
-        return _error(exc)
-    return JsonResponse(replay_json(job), status=202)
+    body = _body(request)
+    job = services.request_replay(
+        scope=body,
+        actor=access.operator(request),
+        reason=body.get("reason", ""),
+        ticket=body.get("ticket", ""),
+    )
+    if isinstance(job, PacedReplay):
+        return JsonResponse(shapes.paced_json(job), status=202)
+    return JsonResponse(shapes.replay_json(job), status=202)
 
 
 @require_GET
 @access.console_api()
 def replay_status_api(request: HttpRequest, replay_id: int) -> HttpResponse:
-    job = ReplayRequest.objects.filter(pk=replay_id).first()
-    if job is None:
-        return JsonResponse({"error": "not_found", "detail": "no such replay"}, status=404)
-    return JsonResponse(replay_json(job))
+    return JsonResponse(shapes.replay_json(selectors.replay(replay_id=replay_id)))
 
 
 @require_POST
 @access.console_api(access.REPLAY)
 def cancel_api(request: HttpRequest, replay_id: int) -> HttpResponse:
-    if not ReplayRequest.objects.filter(pk=replay_id).exists():
-        return JsonResponse({"error": "not_found", "detail": "no such replay"}, status=404)
-    return JsonResponse(replay_json(replay.cancel_replay(replay_id=replay_id, actor=request.user)))
+    job = services.cancel_replay(replay_id=replay_id, actor=access.operator(request))
+    return JsonResponse(shapes.replay_json(job))
+
+
+@require_GET
+@access.console_api()
+def paced_status_api(request: HttpRequest, paced_id: int) -> HttpResponse:
+    return JsonResponse(shapes.paced_json(selectors.paced_replay(paced_id=paced_id)))
+
+
+@require_POST
+@access.console_api(access.REPLAY)
+def paced_cancel_api(request: HttpRequest, paced_id: int) -> HttpResponse:
+    paced = services.cancel_paced(paced_id=paced_id, actor=access.operator(request))
+    return JsonResponse(shapes.paced_json(paced))
 
 
 @require_POST
 @access.console_api(access.VERIFY)
 def verification_api(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(run_json(services.start_verification()), status=202)
+    return JsonResponse(shapes.run_json(services.start_verification()), status=202)
 
 
 @require_GET
 @access.console_api()
 def verification_status_api(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = VerificationRun.objects.filter(pk=run_id).first()
-    if run is None:
-        return JsonResponse({"error": "not_found", "detail": "no such run"}, status=404)
-    return JsonResponse(run_json(run))
+    return JsonResponse(shapes.run_json(selectors.verification_run(run_id=run_id)))
 
 
 @require_POST
 @access.console_api(access.ALERTS)
 def acknowledge_api(request: HttpRequest, alert_id: int) -> HttpResponse:
-    try:
-        return JsonResponse(alert_json(services.acknowledge(alert_id=alert_id)))
-    except ConsoleError as exc:
-        return _error(exc)
+    note = _body(request).get("note", "")
+    alert = services.acknowledge(alert_id=alert_id, actor=access.operator(request), note=note)
+    return JsonResponse(shapes.alert_json(alert))
 
 
 @require_POST
 @access.console_api(access.ALERTS)
 def resolve_api(request: HttpRequest, alert_id: int) -> HttpResponse:
-    try:
-        return JsonResponse(alert_json(services.resolve(alert_id=alert_id)))
-    except ConsoleError as exc:
-        return _error(exc)
+    note = _body(request).get("note", "")
+    alert = services.resolve_alert(alert_id=alert_id, actor=access.operator(request), note=note)
+    return JsonResponse(shapes.alert_json(alert))
 
 
 @require_POST
 @access.console_api(access.REVEAL)
 def reveal_api(request: HttpRequest, event_id: uuid.UUID) -> HttpResponse:
-    try:
-        event, reveal = services.reveal_payload(event_id=event_id, actor=request.user)
-    except ConsoleError as exc:
-        return _error(exc)
+    reason = _body(request).get("reason", "")
+    event, reveal = services.reveal_payload(
+        event_id=event_id, actor=access.operator(request), reason=reason
+    )
     return JsonResponse(
         {"event_id": str(event.event_id), "payload": event.payload, "audit": reveal.pk}
     )
+
+
+@require_GET
+@access.console_api()
+def reveals_api(request: HttpRequest) -> HttpResponse:
+    before = request.GET.get("before", "")
+    found = selectors.reveals(before=int(before) if before.isdigit() else None, size=REVEALS_PAGE)
+    rows = [shapes.reveal_json(r, event_type=r.event_type, seq=r.event_seq) for r in found.reveals]
+    return JsonResponse({"reveals": rows, "next": found.more})

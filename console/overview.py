@@ -14,13 +14,13 @@ from delivery.models import (
     DeliveryAttempt,
     ReconcilerHeartbeat,
     ReplayRequest,
-    Thread,
     Trigger,
     UndeliveredRange,
 )
-from delivery.reconcile import RECONCILER
-from monitoring.health import DEGRADED_WINDOW, Health, threads_with_health
-from monitoring.models import ACTIVE_ALERT_STATES, Alert, VerificationRun
+from delivery.repair.reconcile import RECONCILER
+from monitoring.health import health_counts
+from monitoring.models import ACTIVE_ALERT_STATES, CANARY_TRIGGER, Alert, VerificationRun
+from monitoring.readiness import Readiness, readiness
 from monitoring.verification import heartbeat_bound
 
 AGE_BUCKETS = [
@@ -30,8 +30,6 @@ AGE_BUCKETS = [
     ("10 min – 1 h", 600, 3600),  # noqa: RUF001
     ("> 1 h", 3600, None),
 ]
-SPARK_BUCKETS = 24
-SPARK_STEP = 300  # seconds: 24 buckets of 5 minutes = the last two hours
 
 
 @dataclass
@@ -41,7 +39,7 @@ class Overview:
     repairs: dict[str, dict[str, int]]
     undelivered_causes: list[tuple[str, int, int]]
     latency: dict[str, float | None]
-    spark: dict[str, list[int]]
+    readiness: Readiness
     heartbeat: ReconcilerHeartbeat | None
     heartbeat_ok: bool
     last_verification: VerificationRun | None
@@ -58,7 +56,7 @@ class Overview:
             self.repairs,
             self.undelivered_causes,
             self.latency,
-            self.spark,
+            self.readiness.status,
             self.alert_count,
             [a.pk for a in self.alerts],
             self.last_verification and self.last_verification.pk,
@@ -66,27 +64,6 @@ class Overview:
             [(r.pk, r.state, r.sent) for r in self.replays],
         ]
         return hashlib.sha1(json.dumps(data, default=str).encode()).hexdigest()[:12]  # noqa: S324
-
-
-def health_counts() -> dict[str, int]:
-    """Threads per health class, classified by monitoring.health, but only for the threads
-    that can be anything but healthy (open events, active alerts, recent repairs): the rest
-    are counted, not classified, so the cost follows the troubled set, not the ledger."""
-    since = timezone.now() - DEGRADED_WINDOW
-    alerts = Alert.objects.filter(state__in=ACTIVE_ALERT_STATES).values("thread_id")
-    repairs = DeliveryAttempt.objects.filter(
-        created_at__gte=since, trigger__in=(Trigger.HEAL, Trigger.RETRY)
-    ).values("thread_id")
-    troubled = Thread.objects.filter(
-        Q(acked_seq__lt=F("last_seq")) | Q(pk__in=alerts) | Q(pk__in=repairs)
-    )
-    counts = {health.value: 0 for health in Health}
-    classified = 0
-    for health in threads_with_health(troubled).values_list("health", flat=True):
-        counts[health] += 1
-        classified += 1
-    counts[Health.HEALTHY.value] += Thread.objects.count() - classified
-    return counts
 
 
 UNACKED_AGES_SQL = """
@@ -177,34 +154,6 @@ def latency() -> dict[str, float | None]:
     return {"p50": p50, "p99": p99, "count": count}
 
 
-SPARK_SQL = """
-    SELECT floor(EXTRACT(EPOCH FROM (now() - created_at)) / %(step)s)::int AS bucket, count(*)
-      FROM delivery_event WHERE created_at >= now() - make_interval(secs => %(span)s)
-     GROUP BY bucket
-"""
-SPARK_LOST_SQL = """
-    SELECT floor(EXTRACT(EPOCH FROM (now() - created_at)) / %(step)s)::int AS bucket,
-           sum(last_seq - first_seq + 1)
-      FROM delivery_undeliveredrange WHERE created_at >= now() - make_interval(secs => %(span)s)
-     GROUP BY bucket
-"""
-
-
-def sparklines() -> dict[str, list[int]]:
-    """Events emitted and events given up on per 5 minutes, oldest bucket first."""
-    params = {"step": SPARK_STEP, "span": SPARK_STEP * SPARK_BUCKETS}
-    series = {}
-    with connection.cursor() as cursor:
-        for name, sql in (("emitted", SPARK_SQL), ("undelivered", SPARK_LOST_SQL)):
-            values = [0] * SPARK_BUCKETS
-            cursor.execute(sql, params)
-            for bucket, count in cursor.fetchall():
-                if 0 <= bucket < SPARK_BUCKETS:
-                    values[SPARK_BUCKETS - 1 - bucket] = int(count)
-            series[name] = values
-    return series
-
-
 def overview() -> Overview:
     heartbeat = ReconcilerHeartbeat.objects.filter(name=RECONCILER).first()
     age = (timezone.now() - heartbeat.last_finished_at).total_seconds() if heartbeat else None
@@ -216,23 +165,14 @@ def overview() -> Overview:
         repairs=repairs(),
         undelivered_causes=undelivered_causes(),
         latency=latency(),
-        spark=sparklines(),
+        readiness=readiness(),
         heartbeat=heartbeat,
         heartbeat_ok=age is not None and age <= heartbeat_bound(),
-        last_verification=runs.exclude(trigger="canary").first(),
-        last_canary=runs.filter(trigger="canary").first(),
+        last_verification=runs.exclude(trigger=CANARY_TRIGGER).first(),
+        last_canary=runs.filter(trigger=CANARY_TRIGGER).first(),
         alerts=list(active.select_related("thread").order_by("-last_seen")[:8]),
         alert_count=active.count(),
         replays=list(ReplayRequest.objects.order_by("-created_at")[:5]),
-    )
-
-
-def sparkline_points(values: list[int], *, width: int = 120, height: int = 28) -> str:
-    """An SVG polyline's points for `values`, scaled to the box (server-rendered, no JS)."""
-    top = max(values) or 1
-    step = width / max(1, len(values) - 1)
-    return " ".join(
-        f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(values)
     )
 
 
@@ -244,4 +184,5 @@ def as_json(data: Overview) -> dict[str, Any]:
         "latency": data.latency,
         "alerts_open": data.alert_count,
         "reconciler_ok": data.heartbeat_ok,
+        "ready": data.readiness.ready,
     }

@@ -1,23 +1,40 @@
-"""Turning a replay form or API body into a delivery.replay plan. The server always re-plans
-from the scope; a client never sends a list of events."""
+"""Turning a replay form or API body into a plan. The server always re-plans from the scope; a
+client never sends a list of events. Only console.services calls this: it also turns
+delivery's refusals into the console's.
+
+Every scope takes `states`, the derived event states to replay. By default a replay never
+includes acknowledged events: a search ("filter") replays its undelivered events, the other
+scopes every event not acknowledged. Acknowledged ones only when `states` names them.
+"""
 
 from collections.abc import Mapping
 
-from console.search import ThreadFilter, matching_threads
-from delivery import replay
-from delivery.exceptions import ReplayError
+from console import recovery
+from console.exceptions import BadFilter, ReplayRefused
+from console.search import ThreadFilter
+from delivery.ledger.selectors import EventState
 from delivery.models import ReplayScope, Thread
+from delivery.repair import replay
+
+SEARCH_DEFAULT = (EventState.UNDELIVERED,)
 
 
 def _int(params: Mapping[str, str], key: str) -> int:
     try:
         return int(params.get(key, ""))
     except ValueError:
-        raise ReplayError(f"{key} must be a whole number") from None
+        raise ReplayRefused(f"{key} must be a whole number") from None
 
 
-def plan_from(params: Mapping[str, str]) -> replay.ReplayPlan:
-    scope = params.get("scope", "")
+def _states(params: Mapping[str, str], default: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = recovery.unknown_states(params)
+    if unknown:
+        known = ", ".join(recovery.EVENT_STATES)
+        raise ReplayRefused(f"unknown event state {sorted(unknown)[0]!r}: use {known}")
+    return recovery.parse_states(params, default)
+
+
+def _delivery_plan(scope: str, params: Mapping[str, str]) -> replay.ReplayPlan:
     if scope == ReplayScope.EVENT:
         return replay.plan_event(event_id=params.get("event", ""))
     if scope == ReplayScope.RANGE:
@@ -26,18 +43,27 @@ def plan_from(params: Mapping[str, str]) -> replay.ReplayPlan:
             first=_int(params, "first"),
             last=_int(params, "last"),
         )
-    if scope == ReplayScope.THREAD:
-        thread_id = params.get("thread", "")
-        thread = Thread.objects.filter(pk=replay.parse_id(thread_id)).first()
-        if thread is None:
-            raise ReplayError(f"no thread {thread_id}")
-        return replay.plan_unacked(thread=thread, detail={"thread": thread_id})
+    thread_id = params.get("thread", "")
+    thread = Thread.objects.filter(pk=replay.parse_id(thread_id)).first()
+    if thread is None:
+        raise ReplayRefused(f"no thread {thread_id}")
+    return replay.plan_unacked(thread=thread, detail={"thread": thread_id})
+
+
+def plan_from(params: Mapping[str, str]) -> recovery.ScopedPlan:
+    scope = params.get("scope", "")
     if scope == ReplayScope.FILTER:
-        flt = ThreadFilter.from_params(params)
+        try:
+            flt = ThreadFilter.from_params(params)
+        except BadFilter as exc:
+            raise ReplayRefused(str(exc)) from None
         if flt.is_empty:
-            raise ReplayError("a bulk replay needs a search filter")
-        return replay.plan_undelivered(threads=matching_threads(flt), detail=flt.as_params())
-    raise ReplayError("scope must be event, range, thread or filter")
+            raise ReplayRefused("a bulk replay needs a search filter")
+        return recovery.plan_search(flt, _states(params, SEARCH_DEFAULT))
+    if scope in (ReplayScope.EVENT, ReplayScope.RANGE, ReplayScope.THREAD):
+        plan = _delivery_plan(scope, params)
+        return recovery.narrow(plan, _states(params, recovery.UNACKED))
+    raise ReplayRefused("scope must be event, range, thread or filter")
 
 
 def scope_params(plan: replay.ReplayPlan) -> dict[str, str]:

@@ -1,27 +1,22 @@
-"""Celery tasks of the console: thin shells over monitoring's verification checks."""
+"""Celery tasks of the console: thin shells over monitoring's verification and the paced
+replay's waves."""
 
 from celery import shared_task
-from django.utils import timezone
 
-from delivery import conf
+from console import pacing
 from monitoring import verification
 from monitoring.models import VerificationRun
 
 
 @shared_task(ignore_result=True)
 def run_verification_checks(run_id: int) -> None:
-    """Run monitoring's startup checks one by one, saving after each so the page shows progress.
+    """Complete a verification run the console recorded; the page shows it check by check."""
+    verification.complete_run(VerificationRun.objects.get(pk=run_id))
 
-    The result is reported exactly as `monitoring.verification.run_verification` reports it.
-    """
-    run = VerificationRun.objects.get(pk=run_id)
-    if run.finished_at is not None:
-        return
-    timeout = conf.timing("CHECK_TIMEOUT")
-    for name, check in verification.CHECKS:
-        run.checks = [*run.checks, verification.run_check(name, check, timeout)]
-        run.save(update_fields=["checks"])
-    run.ok = all(check["ok"] for check in run.checks)
-    run.finished_at = timezone.now()
-    run.save(update_fields=["ok", "finished_at"])
-    verification.report(run)
+
+@shared_task(ignore_result=True, acks_late=True)
+def send_paced_wave(paced_id: int, number: int = 0) -> None:
+    """Send a paced replay's wave `number`, and queue the next one `pause` seconds later."""
+    paced = pacing.send_wave(paced_id, number)
+    if paced is not None and not paced.finished:
+        send_paced_wave.apply_async((paced_id, number + 1), countdown=paced.pause)

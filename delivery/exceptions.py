@@ -21,6 +21,16 @@ class LedgerWriteFailed(DeliveryError, RuntimeError):
     code = "ledger_write_failed"
 
 
+class RateLimited(DeliveryError):
+    """A user went over one of their budgets (delivery/ledger/budgets.py)."""
+
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class InvalidToken(DeliveryError):
     code = "invalid_token"
 

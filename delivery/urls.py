@@ -1,12 +1,10 @@
+"""Every HTTP route of the delivery core, for `path("api/", include("delivery.urls"))`:
+the HTTP fallback for clients, the publish API for services, the OpenAPI schema and docs."""
+
 from django.urls import path
 
-from delivery import api
-
-app_name = "delivery"
+from delivery.wire.openapi import api
 
 urlpatterns = [
-    path("threads", api.threads, name="threads"),
-    path("threads/<uuid:thread_id>/events", api.events, name="events"),
-    path("threads/<uuid:thread_id>/ack", api.ack, name="ack"),
-    path("threads/<uuid:thread_id>/messages", api.messages, name="messages"),
+    path("", api.urls),
 ]

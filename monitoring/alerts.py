@@ -1,24 +1,23 @@
 """Alerts: every detected failure is logged loudly, stored once per subject, and optionally
-posted to ALERT_WEBHOOK_URL. Raising an alert never raises."""
+posted, signed, to ALERT_WEBHOOK_URL by a Celery task (monitoring/webhook.py). Raising an alert
+never raises, and never waits for the webhook."""
 
 import json
 import logging
-import threading
-import urllib.request
 import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from monitoring import webhook
 from monitoring.models import ACTIVE_ALERT_STATES, Alert, AlertState
 
 logger = logging.getLogger("monitoring.alerts")
 
 LEVELS = {"error": logging.ERROR, "critical": logging.CRITICAL}
-WEBHOOK_TIMEOUT = 3.0
 
 
 def raise_alert(
@@ -89,20 +88,52 @@ def _bump(kind: str, subject: str, summary: str, context: dict[str, Any]) -> Ale
     return active.first()
 
 
-def resolve_alerts(*, kind: str, thread_id: uuid.UUID | str | None = None) -> int:
-    """Resolve the active alert of `kind` on a subject (a passing check resolves its alert)."""
+def resolve_alerts(
+    *, kind: str, thread_id: uuid.UUID | str | None = None, cause: str = "its condition cleared"
+) -> int:
+    """Ledgerline resolves the active alert of `kind` on a subject itself, because its
+    condition cleared (`cause` says how: a passing check, the events acknowledged)."""
     subject = str(thread_id) if thread_id else "-"
-    count = Alert.objects.filter(kind=kind, subject=subject, state__in=ACTIVE_ALERT_STATES).update(
-        state=AlertState.RESOLVED, resolved_at=timezone.now()
-    )
-    if count:
-        logger.warning("ALERT %s resolved [%s]", kind, subject)
-    return count
+    active = Alert.objects.filter(kind=kind, subject=subject)
+    return len(resolve(active, cause=cause))
 
 
-def acknowledge_alert(*, alert_id: int) -> int:
+def resolve(
+    alerts: QuerySet[Alert], *, by: str = "", note: str = "", cause: str = ""
+) -> list[Alert]:
+    """Resolve the active ones of `alerts`: by an operator (`by`, with an optional `note`), or
+    by Ledgerline (`by` empty, with the `cause`). Each is logged and sent to the webhook."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            alerts.filter(state__in=ACTIVE_ALERT_STATES)
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        Alert.objects.filter(pk__in=ids).update(
+            state=AlertState.RESOLVED,
+            resolved_at=now,
+            resolved_by=by[:150],
+            resolve_note=note[:500],
+            cause=cause[:300],
+        )
+    resolved = list(Alert.objects.filter(pk__in=ids))
+    for alert in resolved:
+        who = f"by {by}" if by else "by Ledgerline"
+        logger.warning(
+            "ALERT %s resolved [%s] %s: %s", alert.kind, alert.subject, who, cause or note
+        )
+        post_webhook(alert)
+    return resolved
+
+
+def acknowledge_alert(*, alert_id: int, by: str = "", note: str = "") -> int:
+    """An operator takes an open alert on; an alert in any other state is left as it is."""
     return Alert.objects.filter(pk=alert_id, state=AlertState.OPEN).update(
-        state=AlertState.ACKNOWLEDGED
+        state=AlertState.ACKNOWLEDGED,
+        acknowledged_at=timezone.now(),
+        acknowledged_by=by[:150],
+        acknowledge_note=note[:500],
     )
 
 
@@ -116,27 +147,18 @@ def webhook_body(alert: Alert) -> dict[str, Any]:
         "thread": alert.subject if alert.thread_id else None,
         "first_seen": alert.first_seen.isoformat(),
         "context": alert.context,
+        # "open" when it opens, "resolved" when it resolves, with who or what resolved it.
+        "state": alert.state,
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "resolved_by": alert.resolved_by or ("Ledgerline" if alert.resolved_at else None),
+        "cause": alert.cause,
+        "note": alert.resolve_note,
         "url": f"{public}/admin/monitoring/alert/{alert.pk}/change/",
     }
 
 
-def post_webhook(alert: Alert) -> threading.Thread | None:
-    """POST a new alert as JSON in the background, with a short timeout. Failures are logged."""
-    url = settings.ALERT_WEBHOOK_URL
-    if not url:
-        return None
-    body = json.dumps(webhook_body(alert), default=str).encode()
-    sender = threading.Thread(target=_post, args=(url, body), daemon=True)
-    sender.start()
-    return sender
-
-
-def _post(url: str, body: bytes) -> None:
-    request = urllib.request.Request(  # noqa: S310 (an operator-configured URL)
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310
-            response.read(0)
-    except Exception as exc:
-        logger.error("alert webhook %s failed: %s", url.split("?")[0], exc)
+def post_webhook(alert: Alert) -> None:
+    """Queue an alert's signed POST to ALERT_WEBHOOK_URL, when it opens and when it resolves;
+    retries happen in a worker."""
+    if settings.ALERT_WEBHOOK_URL:
+        webhook.send_in_background(json.dumps(webhook_body(alert), default=str))

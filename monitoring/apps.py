@@ -6,4 +6,13 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Ledgerline monitoring"
 
     def ready(self) -> None:
-        from monitoring import receivers  # noqa: F401  (connects the delivery hooks)
+        from django.core import checks
+
+        from monitoring import (
+            conf,
+            receivers,  # noqa: F401  (connects the delivery hooks)
+            webhook,
+        )
+
+        conf.current.register_check()
+        checks.register(webhook.check_secret)

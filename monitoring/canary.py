@@ -17,10 +17,11 @@ import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core import signing
 
 from delivery import aemit
 from delivery.models import Thread
-from delivery.tokens import issue_token, revoke_token
+from delivery.wire.tokens import issue_token, revoke_token
 from monitoring.exceptions import CheckFailed
 
 CANARY_USERNAME = "ledgerline-canary"
@@ -57,8 +58,6 @@ def ws_url(public_url: str, thread_id: uuid.UUID, token: str, after: int) -> str
 def _prepare() -> tuple[Thread, str, uuid.UUID]:
     thread = canary_thread()
     token = issue_token(user=thread.owner, label="canary", ttl=TOKEN_TTL)
-    from django.core import signing
-
     token_id = uuid.UUID(signing.loads(token, salt="ledgerline.access-token"))
     return thread, token, token_id
 

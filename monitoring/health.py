@@ -15,6 +15,7 @@ over a small index: `undelivered_open_idx`, `connection_live_idx`, `alert_active
 import uuid
 from datetime import timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import (
     BooleanField,
@@ -41,6 +42,9 @@ from delivery.models import (
 )
 from monitoring.models import ACTIVE_ALERT_STATES, Alert
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 DEGRADED_WINDOW = timedelta(hours=24)
 REPAIRS = (Trigger.HEAL, Trigger.RETRY)
 
@@ -52,7 +56,22 @@ class Health(StrEnum):
     WAITING = "waiting"
 
 
-def threads_with_health(queryset: QuerySet[Thread] | None = None) -> QuerySet[Thread]:
+class HealthFlags(TypedDict):
+    """What `threads_with_health` annotates on each thread: `health` and the flags behind it."""
+
+    has_undelivered: bool
+    has_active_alert: bool
+    has_unacked: bool
+    is_live: bool
+    was_repaired: bool
+    health: str
+
+
+if TYPE_CHECKING:
+    ThreadWithHealth = WithAnnotations[Thread, HealthFlags]
+
+
+def threads_with_health(queryset: QuerySet[Thread] | None = None) -> "QuerySet[ThreadWithHealth]":
     """Annotate threads with `health` (a Health value) and the flags behind it."""
     threads = queryset if queryset is not None else Thread.objects.all()
     thread = OuterRef("pk")
@@ -86,13 +105,25 @@ def threads_with_health(queryset: QuerySet[Thread] | None = None) -> QuerySet[Th
 
 def thread_health(*, thread_id: uuid.UUID | str) -> Health:
     thread = threads_with_health().get(pk=thread_id)
-    return Health(thread.health)  # type: ignore[attr-defined]
+    return Health(thread.health)
 
 
 def health_counts() -> dict[str, int]:
-    """Threads per health class (the console overview)."""
+    """Threads per health class (the console overview), classified only for the threads
+    that can be anything but healthy (open events, active alerts, recent repairs): the rest
+    are counted, not classified, so the cost follows the troubled set, not the ledger."""
+    since = timezone.now() - DEGRADED_WINDOW
+    alerts = Alert.objects.filter(state__in=ACTIVE_ALERT_STATES).values("thread_id")
+    repairs = DeliveryAttempt.objects.filter(
+        created_at__gte=since, trigger__in=(Trigger.HEAL, Trigger.RETRY)
+    ).values("thread_id")
+    troubled = Thread.objects.filter(
+        Q(acked_seq__lt=F("last_seq")) | Q(pk__in=alerts) | Q(pk__in=repairs)
+    )
     counts = {health.value: 0 for health in Health}
-    rows = threads_with_health().values_list("health", flat=True)  # type: ignore[misc]
-    for health in rows:
+    classified = 0
+    for health in threads_with_health(troubled).values_list("health", flat=True):
         counts[health] += 1
+        classified += 1
+    counts[Health.HEALTHY.value] += Thread.objects.count() - classified
     return counts

@@ -16,8 +16,9 @@ from prometheus_client.registry import Collector
 from delivery import conf
 from delivery import metrics as delivery_metrics  # noqa: F401  (sets the multiprocess mode first)
 from delivery.models import Connection, ConnectionState, ReconcilerHeartbeat
-from delivery.reconcile import RECONCILER
-from monitoring.models import ACTIVE_ALERT_STATES, Alert, VerificationRun
+from delivery.repair.reconcile import RECONCILER
+from monitoring.models import ACTIVE_ALERT_STATES, ALERT_KINDS, Alert, VerificationRun
+from monitoring.readiness import readiness
 
 canary_latency = Histogram(
     "ledger_canary_latency_seconds",
@@ -113,7 +114,7 @@ class LedgerCollector(Collector):
     def _reconciler(self) -> Iterator[Metric]:
         beat = ReconcilerHeartbeat.objects.filter(name=RECONCILER).first()
         age = (timezone.now() - beat.last_finished_at).total_seconds() if beat else float("inf")
-        interval = conf.timing("RECONCILE_INTERVAL")
+        interval = conf.current().reconcile_interval
         yield GaugeMetricFamily(
             "ledger_reconciler_last_run_age_seconds",
             "Seconds since the reconciler last finished a sweep (+Inf: never).",
@@ -131,15 +132,17 @@ class LedgerCollector(Collector):
         )
 
     def _verification(self) -> Iterator[Metric]:
+        state = readiness()
+        yield GaugeMetricFamily(
+            "websocket_enhancement_status",
+            "1 while /healthz/ready is 200: the last full verification passed and no canary "
+            "failed since (monitoring/readiness.py), else 0.",
+            value=1 if state.ready else 0,
+        )
         last = (
             VerificationRun.objects.filter(finished_at__isnull=False)
             .order_by("-started_at")
             .first()
-        )
-        yield GaugeMetricFamily(
-            "websocket_enhancement_status",
-            "1 while the last verification (startup or canary) passed, else 0.",
-            value=1 if last is not None and last.ok else 0,
         )
         age = (timezone.now() - last.started_at).total_seconds() if last else float("inf")
         yield GaugeMetricFamily(
@@ -155,7 +158,8 @@ class LedgerCollector(Collector):
         rows = (
             Alert.objects.filter(state__in=ACTIVE_ALERT_STATES).values_list("kind").order_by("kind")
         )
-        counts: dict[str, int] = {}
+        # Every known kind at 0 too: a healthy system's dashboard shows 0, not "no data".
+        counts = dict.fromkeys(ALERT_KINDS, 0)
         for (kind,) in rows:
             counts[kind] = counts.get(kind, 0) + 1
         for kind, count in counts.items():

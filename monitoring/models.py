@@ -13,6 +13,8 @@ class AlertState(models.TextChoices):
 
 
 ACTIVE_ALERT_STATES = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
+# The kinds Ledgerline raises (monitoring/receivers.py, monitoring/verification.py).
+ALERT_KINDS = ("undelivered", "stalled_run", "verification_failed", "canary_failed")
 
 
 class Alert(models.Model):
@@ -31,7 +33,15 @@ class Alert(models.Model):
     last_seen = models.DateTimeField(auto_now_add=True)
     count = models.PositiveIntegerField(default=1)
     state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.OPEN)
+    # Who took it on and who closed it, with what they noted. Ledgerline resolves an alert
+    # itself when its condition clears: then `resolved_by` is empty and `cause` says what cleared.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    acknowledge_note = models.CharField(max_length=500, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolve_note = models.CharField(max_length=500, blank=True)
+    cause = models.CharField(max_length=300, blank=True)
 
     class Meta:
         constraints = [
@@ -53,10 +63,17 @@ class Alert(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.subject} ({self.state}, x{self.count})"
 
+    @property
+    def resolved_by_ledgerline(self) -> bool:
+        return self.state == AlertState.RESOLVED and not self.resolved_by
+
+
+CANARY_TRIGGER = "canary"
+
 
 class VerificationRun(models.Model):
-    """One startup verification or canary run. `checks` holds one dict per check, in order:
-    `{"name", "ok", "duration", "detail"}`."""
+    """One full verification run, or a canary run (trigger `canary`: the canary check alone).
+    `checks` holds one dict per check, in order: `{"name", "ok", "duration", "detail"}`."""
 
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -69,6 +86,10 @@ class VerificationRun(models.Model):
 
     def __str__(self) -> str:
         return f"verification {self.pk} {'ok' if self.ok else 'FAILED'}"
+
+    @property
+    def is_canary(self) -> bool:
+        return self.trigger == CANARY_TRIGGER
 
     @property
     def failed_checks(self) -> list[str]:

@@ -1,12 +1,21 @@
-"""Monitoring subscribes to the delivery core's hooks: delivery never imports monitoring."""
+"""Monitoring subscribes to the delivery core's hooks (delivery never imports monitoring), and
+to two of Celery's: a worker's heartbeat, and the end of each reconciler sweep."""
 
+import logging
 import uuid
 from typing import Any
 
+from celery.signals import heartbeat_sent, task_postrun
 from django.dispatch import receiver
 
 from delivery import signals
 from monitoring.alerts import raise_alert
+from monitoring.clearing import resolve_cleared
+from monitoring.workers import record_heartbeat
+
+logger = logging.getLogger(__name__)
+
+RECONCILE_TASK = "delivery.tasks.reconcile"
 
 
 @receiver(signals.event_undelivered, dispatch_uid="monitoring.undelivered")
@@ -31,3 +40,21 @@ def alert_on_stalled_run(
         summary=f"run {run_id or '(no run_id)'} had no terminal event; closed as timed out",
         context={"run_id": run_id, "closing_seq": event.seq},
     )
+
+
+@task_postrun.connect(dispatch_uid="monitoring.after_reconcile")
+def resolve_after_reconcile(sender: Any = None, **kwargs: Any) -> None:
+    """After each reconciler sweep (every RECONCILE_INTERVAL), alerts whose events the client
+    has acknowledged since resolve themselves. Never raises into the worker."""
+    if getattr(sender, "name", None) != RECONCILE_TASK:
+        return
+    try:
+        resolve_cleared()
+    except Exception:
+        logger.exception("resolving cleared alerts failed; the next sweep tries again")
+
+
+@heartbeat_sent.connect(dispatch_uid="monitoring.worker_heartbeat")
+def remember_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    """A worker's heartbeat (every 2 s): kept for the console's worker view."""
+    record_heartbeat(sender.eventer.hostname)

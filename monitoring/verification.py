@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
+from celery import current_app
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
@@ -20,7 +21,8 @@ from django.utils import timezone
 
 from delivery import conf
 from delivery.models import ReconcilerHeartbeat
-from delivery.reconcile import RECONCILER
+from delivery.repair.reconcile import RECONCILER
+from monitoring import conf as monitoring_conf
 from monitoring import metrics
 from monitoring.alerts import raise_alert, resolve_alerts
 from monitoring.canary import acanary
@@ -28,6 +30,8 @@ from monitoring.exceptions import CheckFailed
 from monitoring.models import VerificationRun
 
 logger = logging.getLogger("monitoring.verification")
+
+PING_TASK = "monitoring.tasks.ping"
 
 Check = Callable[[float], str]
 
@@ -63,10 +67,9 @@ def check_channel_layer(timeout: float) -> str:
 
 
 def check_worker(timeout: float) -> str:
-    from monitoring.tasks import ping
-
     queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
-    result = ping.apply_async(queue=queue, expires=timeout)
+    # Sent by name: the worker answers `monitoring.tasks.ping`, which imports this module.
+    result = current_app.send_task(PING_TASK, queue=queue, expires=timeout)
     try:
         answer = result.get(timeout=timeout, disable_sync_subtasks=False)
     except Exception as exc:
@@ -80,7 +83,7 @@ def check_worker(timeout: float) -> str:
 
 
 def heartbeat_bound() -> float:
-    return 3 * conf.timing("RECONCILE_INTERVAL") + 5.0
+    return 3 * conf.current().reconcile_interval + 5.0
 
 
 def check_reconciler_heartbeat(timeout: float) -> str:
@@ -132,12 +135,25 @@ def run_verification(
     `final=False` (a start-up retry that will run again) records the run and logs a warning
     instead of alerting.
     """
-    timeout = conf.timing("CHECK_TIMEOUT")
     run = VerificationRun.objects.create(trigger=trigger)
-    run.checks = [run_check(n, c, timeout) for n, c in CHECKS if only is None or n in only]
+    return complete_run(run, only=only, final=final)
+
+
+def complete_run(
+    run: VerificationRun, *, only: list[str] | None = None, final: bool = True
+) -> VerificationRun:
+    """Run the checks of a recorded run one by one, saving after each so a page can show the
+    run's progress, then report it. A run already finished is left as it is."""
+    if run.finished_at is not None:
+        return run
+    timeout = monitoring_conf.current().check_timeout
+    for name, check in CHECKS:
+        if only is None or name in only:
+            run.checks = [*run.checks, run_check(name, check, timeout)]
+            run.save(update_fields=["checks"])
     run.ok = all(check["ok"] for check in run.checks)
     run.finished_at = timezone.now()
-    run.save(update_fields=["checks", "ok", "finished_at"])
+    run.save(update_fields=["ok", "finished_at"])
     if final or run.ok:
         report(run)
     else:
@@ -146,10 +162,14 @@ def run_verification(
 
 
 def report(run: VerificationRun) -> None:
-    kind = "canary_failed" if run.trigger == "canary" else "verification_failed"
+    """Log the run; a failure opens (or bumps) its alert, a pass resolves what it proves: a
+    canary run its canary alert, a full run (which includes the canary) both."""
+    kind = "canary_failed" if run.is_canary else "verification_failed"
     if run.ok:
         logger.info("verification %s (%s) passed: %s", run.pk, run.trigger, _summary(run))
-        resolve_alerts(kind=kind)
+        cleared = ["canary_failed"] if run.is_canary else ["verification_failed", "canary_failed"]
+        for alert_kind in cleared:
+            resolve_alerts(kind=alert_kind, cause=f"{run.trigger} run #{run.pk} passed")
         return
     logger.critical(
         "VERIFICATION FAILED (%s): %s. %s", run.trigger, ", ".join(run.failed_checks), _summary(run)
@@ -167,10 +187,6 @@ def _summary(run: VerificationRun) -> str:
         f"{c['name']} {'ok' if c['ok'] else 'FAILED'} ({c['duration']}s): {c['detail']}"
         for c in run.checks
     )
-
-
-def latest_run() -> VerificationRun | None:
-    return VerificationRun.objects.filter(finished_at__isnull=False).order_by("-started_at").first()
 
 
 def verify_until_ok(*, retry_for: float, trigger: str = "startup") -> VerificationRun:

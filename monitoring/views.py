@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from monitoring.metrics import LedgerCollector
-from monitoring.verification import latest_run
+from monitoring.readiness import readiness
 
 
 @require_GET
@@ -26,22 +26,25 @@ def live(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def ready(request: HttpRequest) -> HttpResponse:
-    """200 while the last verification passed; 503 before the first one, after a failure, and
-    while the ledger database cannot be read (a 500 page would say nothing about why)."""
+    """200 while the last full verification passed and no canary failed since; 503 before the
+    first one, after a failure, and while the ledger database cannot be read (a 500 page would
+    say nothing about why). monitoring/readiness.py has the rule."""
     try:
-        run = latest_run()
+        state = readiness()
     except DatabaseError:
         return JsonResponse({"status": "failing", "detail": "database unavailable"}, status=503)
-    if run is None:
-        return JsonResponse({"status": "unverified", "detail": "no verification yet"}, status=503)
-    body = {
-        "status": "ready" if run.ok else "failing",
-        "verification": run.pk,
-        "trigger": run.trigger,
-        "at": run.started_at.isoformat(),
-        "failed_checks": run.failed_checks,
-    }
-    return JsonResponse(body, status=200 if run.ok else 503)
+    body: dict[str, object] = {"status": state.status, "detail": state.detail}
+    full, canary = state.verification, state.canary
+    if full is not None:
+        body.update(
+            verification=full.pk,
+            trigger=full.trigger,
+            at=full.started_at.isoformat(),
+            failed_checks=full.failed_checks,
+        )
+    if canary is not None:
+        body["canary"] = {"run": canary.pk, "ok": canary.ok, "at": canary.started_at.isoformat()}
+    return JsonResponse(body, status=200 if state.ready else 503)
 
 
 def _allowed(request: HttpRequest) -> HttpResponse | None:

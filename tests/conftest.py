@@ -1,7 +1,7 @@
 import pytest
 from channels.layers import get_channel_layer
 
-from delivery.publisher import publisher
+from delivery.fastpath.publisher import publisher
 from tests.factories import ThreadFactory, UserFactory
 from tests.processes import start_celery_worker, stop
 
@@ -70,3 +70,15 @@ def fast_timings(settings):
         settings.LEDGERLINE = {**settings.LEDGERLINE, **timings}
 
     return apply
+
+
+@pytest.fixture
+def without_agent():
+    """No agent answers posted messages: a test of the user's turn alone does not race the
+    session's Celery worker, which would otherwise start a run for it."""
+    from agent.signals import start_run
+    from delivery.signals import message_posted
+
+    message_posted.disconnect(dispatch_uid="agent.start_run")
+    yield
+    message_posted.connect(start_run, dispatch_uid="agent.start_run")

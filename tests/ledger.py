@@ -5,9 +5,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from delivery.connections import Progress, record_progress
+from delivery.ledger.progress import Progress, record_progress
+from delivery.ledger.selectors import EventStatus, event_statuses
 from delivery.models import DeliveryAttempt, Outcome, Thread, Trigger
-from delivery.selectors import EventStatus, event_statuses
 
 
 def statuses(thread: Thread) -> dict[int, EventStatus]:

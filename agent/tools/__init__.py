@@ -35,7 +35,7 @@ def phrase(tool_call: ToolCall, outcome: dict[str, Any]) -> str:
         return f"I could not work out {tool_call.input}: {outcome['error']}."
     result = outcome["result"]
     if tool_call.tool == "calculator":
-        return f"{tool_call.input} = {result}"
+        return f"`{tool_call.input}` = {result}"  # markdown: `2*3*4` must not read as emphasis
     if tool_call.tool == "clock":
         return f"It is {result['text']}."
     if not result:

@@ -1,6 +1,11 @@
 """Test settings: the same real PostgreSQL and Redis as production, with fast timings."""
 
 import os
+import secrets
+
+# The test run's own key, in the environment so the daphne and Celery processes tests start
+# read the same one (they verify each other's signed tokens).
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 from config.settings.base import *  # noqa: F403
 from config.settings.base import CHANNEL_LAYERS, LEDGERLINE
@@ -14,6 +19,7 @@ STORAGES = {
 # It is put in the environment, so the daphne and Celery processes a test starts share it.
 TEST_RUN = os.environ.setdefault("LEDGERLINE_TEST_RUN", f"ledgerline-test-{os.getpid()}")
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = TEST_RUN  # type: ignore[index]
+CACHES["default"]["KEY_PREFIX"] = TEST_RUN  # noqa: F405
 # A test that starts its own worker (with its own PUBLIC_URL, say) gives it a queue of its own.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("LEDGERLINE_TEST_QUEUE", TEST_RUN)
 CELERY_TASK_ALWAYS_EAGER = False

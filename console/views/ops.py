@@ -1,14 +1,14 @@
-"""Verification history and runs, and the alerts list with acknowledge and resolve."""
+"""Verification history (full runs and the canary apart) and runs, the alerts list with
+acknowledge and resolve, and the worker view."""
 
 from django.http import HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from console import access, services
-from console.exceptions import ConsoleError
-from console.rendering import HtmxHttpRequest, page
-from monitoring.models import Alert, AlertState, VerificationRun
+from console import access, selectors, services, workers
+from console.rendering import HtmxHttpRequest, error_page, page, shows_errors, site_not_found
+from monitoring.models import Alert, AlertState
+from monitoring.readiness import readiness
 
 HISTORY = 30
 ALERT_ROWS = 100
@@ -17,15 +17,19 @@ ALERT_ROWS = 100
 @require_GET
 @access.console_page()
 def verification(request: HtmxHttpRequest) -> HttpResponse:
-    runs = list(VerificationRun.objects.order_by("-started_at")[:HISTORY])
-    return page(request, "console/verification.html", {"runs": runs})
+    """Full verification runs by default; `?kind=canary` lists the canary's runs."""
+    canary = request.GET.get("kind") == "canary"
+    runs = selectors.verification_runs(canary=canary, limit=HISTORY)
+    context = {"runs": runs, "canary": canary, "readiness": readiness()}
+    return page(request, "console/verification.html", context)
 
 
 @require_GET
 @access.console_page()
+@shows_errors(site_not_found)
 def verification_run(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(VerificationRun, pk=run_id)
-    context = {"run": run, "planned": services.planned_checks()}
+    run = selectors.verification_run(run_id=run_id)
+    context = {"run": run, "planned": selectors.planned_checks()}
     finished = run.finished_at is not None
     return page(
         request, "console/verification_run.html", context, partial="run", stop_polling=finished
@@ -43,18 +47,13 @@ def run_verification(request: HtmxHttpRequest) -> HttpResponse:
 @access.console_page()
 def alerts(request: HtmxHttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
-    rows = Alert.objects.select_related("thread").order_by("-last_seen")
-    if state in AlertState.values:
-        rows = rows.filter(state=state)
-    context = {"alerts": list(rows[:ALERT_ROWS]), "state": state, "states": AlertState.values}
+    rows = selectors.alerts(state=state, limit=ALERT_ROWS)
+    context = {"alerts": rows, "state": state, "states": AlertState.values}
     return page(request, "console/alerts.html", context)
 
 
-def _alert_action(request: HtmxHttpRequest, alert_id: int, action: str) -> HttpResponse:
-    try:
-        alert = getattr(services, action)(alert_id=alert_id)
-    except ConsoleError as exc:
-        return page(request, "console/error.html", {"error": str(exc)}, status=exc.status)
+def _alert_row(request: HtmxHttpRequest, alert: Alert) -> HttpResponse:
+    """htmx swaps in the changed row; a plain form post goes back to the list."""
     if request.htmx:
         return page(request, "console/alerts.html", {"alert": alert}, partial="row")
     return HttpResponseRedirect(reverse("console:alerts"))
@@ -62,11 +61,24 @@ def _alert_action(request: HtmxHttpRequest, alert_id: int, action: str) -> HttpR
 
 @require_POST
 @access.console_page(access.ALERTS)
+@shows_errors(error_page)
 def acknowledge_alert(request: HtmxHttpRequest, alert_id: int) -> HttpResponse:
-    return _alert_action(request, alert_id, "acknowledge")
+    note = request.POST.get("note", "")
+    alert = services.acknowledge(alert_id=alert_id, actor=access.operator(request), note=note)
+    return _alert_row(request, alert)
 
 
 @require_POST
 @access.console_page(access.ALERTS)
+@shows_errors(error_page)
 def resolve_alert(request: HtmxHttpRequest, alert_id: int) -> HttpResponse:
-    return _alert_action(request, alert_id, "resolve")
+    note = request.POST.get("note", "")
+    alert = services.resolve_alert(alert_id=alert_id, actor=access.operator(request), note=note)
+    return _alert_row(request, alert)
+
+
+@require_GET
+@access.console_page()
+def worker_view(request: HtmxHttpRequest) -> HttpResponse:
+    """Workers, their tasks, queue depths and heartbeats; the panel refreshes while visible."""
+    return page(request, "console/workers.html", {"w": workers.snapshot()}, partial="workers")

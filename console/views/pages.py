@@ -1,13 +1,14 @@
-"""Read pages: overview, thread search, thread timeline, and the audited payload reveal."""
+"""Read pages: overview with its charts, thread search, and the thread timeline."""
 
 import uuid
 
-from django.http import HttpResponse
-from django.views.decorators.http import require_GET, require_POST
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET
 
-from console import access, overview, search, services, timeline
+from console import access, charts, overview, search, timeline
 from console.exceptions import ConsoleError
-from console.rendering import HtmxHttpRequest, page
+from console.rendering import HtmxHttpRequest, error_page, number_param, page, shows_errors
 from monitoring.health import Health
 
 IDLE_POLLS_BEFORE_STOP = 12
@@ -18,8 +19,10 @@ IDLE_POLLS_BEFORE_STOP = 12
 def overview_page(request: HtmxHttpRequest) -> HttpResponse:
     """The overview polls itself; after IDLE_POLLS_BEFORE_STOP unchanged answers it stops (286)."""
     data = overview.overview()
+    span = request.GET.get("span", "2h")
+    span = span if span in charts.SPANS else "2h"
     fingerprint = data.fingerprint()
-    idle = _int(request.GET.get("idle", "0"))
+    idle = number_param(request, "idle")
     idle = idle + 1 if request.GET.get("fp") == fingerprint else 0
     paused = idle >= IDLE_POLLS_BEFORE_STOP
     context = {
@@ -27,8 +30,9 @@ def overview_page(request: HtmxHttpRequest) -> HttpResponse:
         "fingerprint": fingerprint,
         "idle": idle,
         "paused": paused,
-        "spark_emitted": overview.sparkline_points(data.spark["emitted"]),
-        "spark_undelivered": overview.sparkline_points(data.spark["undelivered"]),
+        "span": span,
+        "spans": list(charts.SPANS),
+        "charts": [charts.success_rate(span), charts.latency(span)],
         "health_order": [h.value for h in (Health.FAILING, Health.WAITING, Health.DEGRADED)]
         + [Health.HEALTHY.value],
     }
@@ -41,43 +45,46 @@ def overview_page(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
+def _search_form() -> dict[str, object]:
+    return {
+        "healths": [h.value for h in Health],
+        "windows": search.WINDOWS,
+        "states": search.STATES,
+        "known_types": timeline.KNOWN_TYPES,
+    }
+
+
+def _bad_search(request: HtmxHttpRequest, exc: ConsoleError) -> HttpResponse:
+    """The results panel says what is wrong with the filter, above an empty form."""
+    context = {**_search_form(), "flt": search.ThreadFilter(), "error": str(exc), "result": None}
+    return page(request, "console/threads.html", context, partial="results", status=exc.status)
+
+
 @require_GET
 @access.console_page()
+@shows_errors(_bad_search)
 def thread_list(request: HtmxHttpRequest) -> HttpResponse:
-    context: dict[str, object] = {"healths": [h.value for h in Health], "windows": search.WINDOWS}
-    try:
-        flt = search.ThreadFilter.from_params(request.GET)
-        result = search.thread_page(flt, cursor=request.GET.get("after", ""))
-    except ConsoleError as exc:
-        context.update(flt=search.ThreadFilter(), error=str(exc), result=None)
-        return page(request, "console/threads.html", context, partial="results", status=400)
-    context.update(flt=flt, result=result)
+    """Search results; a query naming exactly one thread opens it (`list=1` keeps the list)."""
+    flt = search.ThreadFilter.from_params(request.GET)
+    cursor = request.GET.get("after", "")
+    result = search.thread_page(flt, cursor=cursor)
+    hit = None if request.GET.get("list") else search.exact_hit(flt, result, cursor=cursor)
+    if hit is not None:
+        url = reverse("console:thread", args=[hit.thread_id])
+        url += f"#seq-{hit.seq}" if hit.seq else ""
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Redirect": url})
+        return HttpResponseRedirect(url)
+    context = {**_search_form(), "flt": flt, "result": result}
     return page(request, "console/threads.html", context, partial="results")
 
 
 @require_GET
 @access.console_page()
+@shows_errors(error_page)
 def thread_detail(request: HtmxHttpRequest, thread_id: uuid.UUID) -> HttpResponse:
-    before = _int(request.GET.get("before", "0")) or None
-    try:
-        data = timeline.build(thread_id, before_seq=before)
-    except ConsoleError as exc:
-        return page(request, "console/error.html", {"error": str(exc)}, status=exc.status)
-    return page(request, "console/thread.html", {"t": data}, partial="timeline")
-
-
-@require_POST
-@access.console_page(access.REVEAL)
-def reveal(request: HtmxHttpRequest, event_id: uuid.UUID) -> HttpResponse:
-    try:
-        event, _ = services.reveal_payload(event_id=event_id, actor=request.user)
-    except ConsoleError as exc:
-        return page(request, "console/error.html", {"error": str(exc)}, status=exc.status)
-    return page(request, "console/payload.html", {"event": event}, partial="payload")
-
-
-def _int(value: str) -> int:
-    try:
-        return max(0, int(value))
-    except ValueError:
-        return 0
+    before = number_param(request, "before") or None
+    flt = timeline.EventFilter.from_params(request.GET)
+    data = timeline.build(thread_id, before_seq=before, flt=flt)
+    context = {"t": data, "states": timeline.STATE_FILTERS}
+    return page(request, "console/thread.html", context, partial="timeline")

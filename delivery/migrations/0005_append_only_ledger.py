@@ -26,6 +26,7 @@ from typing import Any
 
 import django.db.models.deletion
 import django.utils.timezone
+from django.apps import apps as registry
 from django.conf import settings
 from django.db import migrations, models
 
@@ -229,8 +230,9 @@ ATTEMPT_FIELDS: list[tuple[str, Any]] = [
 class Migration(migrations.Migration):
     dependencies = [
         ("delivery", "0004_event_thread_index_dropped"),
-        # Console's reveals point at the legacy event table, so they must exist before it moves.
-        ("console", "0003_user_lookup_indexes"),
+        # Console's reveals point at the legacy event table, so they must exist before it moves;
+        # a project that installs delivery without the console has no reveals to wait for.
+        *([("console", "0003_user_lookup_indexes")] if registry.is_installed("console") else []),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

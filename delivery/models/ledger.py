@@ -24,7 +24,7 @@ class Thread(models.Model):
     # The newest event's `created_at`: with `created_at`, it bounds the day partitions that
     # hold the thread's events, so a read of them skips every other day.
     last_event_at = models.DateTimeField(null=True, blank=True)
-    # The reconciler's bookmark (delivery/retry_plan.py): when this thread next needs a look,
+    # The reconciler's bookmark (delivery/repair/retry_plan.py): when this thread next needs a look,
     # decided when it last read it; an event after `reconciled_at` brings the look forward.
     reconcile_after = models.DateTimeField(null=True, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True)
@@ -54,7 +54,7 @@ class Event(models.Model):
     """One agent event, written once. `(thread, seq)` is unique and seqs are contiguous.
 
     The table is partitioned by `created_at` (one partition a day), so its DDL lives in the
-    migrations and `delivery/partitions.py`, not here: the primary key in PostgreSQL is
+    migrations and `delivery/ledger/partitions.py`, not here: the primary key in PostgreSQL is
     `(thread_id, seq, created_at)` and `event_id` is unique with `created_at`. Django knows the
     row by `event_id`. Nothing references an event row with a foreign key: audits keep a copy
     (`AuditedEvent`), so retention can drop whole partitions.

@@ -62,7 +62,7 @@ class ReplayScope(models.TextChoices):
 
 
 class ReplayRequest(models.Model):
-    """An operator's audited replay: who, why, what, and how it went (delivery.replay)."""
+    """An operator's audited replay: who, why, what, and how it went (delivery.repair.replay)."""
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -4,12 +4,16 @@ import ast
 from pathlib import Path
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
-# The emit API, the hook that starts a run, and the error a retry is for.
+# The emit API, the hook that starts a run, the error a retry is for, the event types, and
+# the typed-settings block every app declares its settings with.
 PUBLIC = {
     ("delivery", "emit"),
     ("delivery", "emit_many"),
-    ("delivery.services", "message_posted"),
+    ("delivery.signals", "message_posted"),
     ("delivery.exceptions", "LedgerWriteFailed"),
+    ("delivery.event_types", "EventType"),
+    ("delivery.conf", "SettingsBlock"),
+    ("delivery.conf", "at_least"),
 }
 
 

@@ -2,8 +2,8 @@ import pytest
 
 from agent import tasks
 from agent.runs import run_for_message
+from delivery.ledger.services import post_message
 from delivery.models import Event
-from delivery.services import post_message
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def test_calculator_question_emits_the_exact_run(thread):
         "call_id": "m-1:3",
     }
     assert events[3].payload["result"] == "84" and events[3].payload["ok"] is True
-    assert events[4].payload["answer"] == "12*7 = 84"
+    assert events[4].payload["answer"] == "`12*7` = 84"
 
 
 def test_a_crashing_tool_ends_the_run_with_agent_failed(thread):
@@ -59,7 +59,7 @@ def test_a_tool_error_is_reported_and_the_run_completes(thread):
 
 
 def test_burst_over_the_cap_fails_with_a_clear_reason(thread, settings):
-    settings.LEDGERLINE = {**settings.LEDGERLINE, "BURST_MAX": 10}
+    settings.LEDGERLINE_AGENT = {**settings.LEDGERLINE_AGENT, "BURST_MAX": 10}
     events = _run(thread, "/burst 11")
     assert [e.type for e in events] == ["agent_started", "agent_failed"]
     assert events[-1].payload == {
@@ -110,7 +110,7 @@ def test_a_new_message_starts_one_run_and_a_resend_starts_none(
     with django_capture_on_commit_callbacks(execute=True):
         _, again = post_message(thread=thread, text="what is 2+2", client_id="c-1")
     assert (created, again) == (True, False)
-    assert started == [(str(thread.id), str(event.event_id), "what is 2+2")]
+    assert started == [(str(thread.id), str(event.event_id), "what is 2+2", thread.owner_id)]
 
 
 def test_a_run_that_cannot_be_enqueued_is_closed_visibly(

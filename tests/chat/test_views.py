@@ -4,8 +4,8 @@ from django.urls import reverse
 
 from agent import tasks
 from delivery import emit
+from delivery.ledger.services import post_message
 from delivery.models import Event, Thread
-from delivery.services import post_message
 from tests.factories import ThreadFactory
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +56,7 @@ def test_thread_page_renders_history_from_the_ledger(browser, thread):
     response = browser.get(reverse("chat:thread", kwargs={"thread_id": thread.id}))
     page = response.content.decode()
     assert 'data-rendered-seq="5"' in page
-    assert 'class="run done"' in page and 'class="tool-card completed"' in page
+    assert 'class="run done"' in page and 'class="tool-card done"' in page
     assert "12*7 = 84" in page and page.count('class="msg user"') == 1
 
 
@@ -73,8 +73,11 @@ def test_the_no_script_composer_posts_once_per_client_id(browser, thread):
     assert Event.objects.filter(thread=thread, type="user_message").count() == 1
 
 
-def test_a_tool_left_running_by_a_failed_run_shows_as_interrupted(browser, thread):
+def test_a_tool_left_running_by_a_failed_run_failed_with_it(browser, thread):
+    """`/fail`: the tool's label agrees with the run's outcome, in words."""
     emit(thread, "tool_executing", {"run_id": "r1", "tool": "crash", "input": "", "call_id": "k"})
-    emit(thread, "agent_failed", {"run_id": "r1", "reason": "error", "detail": "boom"})
+    detail = "ToolCrashed: the crash tool failed"
+    emit(thread, "agent_failed", {"run_id": "r1", "reason": "error", "detail": detail})
     page = browser.get(reverse("chat:thread", kwargs={"thread_id": thread.id})).content.decode()
-    assert 'class="tool-card interrupted"' in page and "The run failed (error): boom" in page
+    assert 'class="tool-card failed"' in page and '<span class="tool-state">failed</span>' in page
+    assert f"Something went wrong: {detail}" in page and "interrupted" not in page

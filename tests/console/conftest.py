@@ -8,12 +8,18 @@ from tests.ledger import ack, sent
 
 ROLES = {
     "support": ["view_console"],
-    "admin": ["view_console", "replay_events", "run_verification", "manage_alerts"],
+    "admin": [
+        "view_console",
+        "replay_events",
+        "run_verification",
+        "manage_alerts",
+        "manage_api_keys",
+    ],
 }
 
 
 def role(name: str) -> Group:
-    """The console group as migration 0002_roles makes it (transactional tests flush it)."""
+    """The console group as its migrations make it (transactional tests flush it)."""
     group, _ = Group.objects.get_or_create(name=name)
     group.permissions.set(
         Permission.objects.filter(content_type__app_label="console", codename__in=ROLES[name])

@@ -46,7 +46,7 @@ def test_support_sees_every_page(support, url):
 def test_support_sees_the_thread_but_no_replay_or_content(support, troubled_thread):
     html = support.get(f"/console/threads/{troubled_thread.pk}/").content.decode()
     assert "given up (no ack after 3 sends): needs a replay" in html
-    assert "Dry run" not in html and "Reveal" not in html
+    assert "Dry run" not in html and "Reveal content" not in html
     assert "card 4242" not in html
 
 
@@ -88,13 +88,26 @@ def test_reveal_needs_the_extra_permission_and_is_audited(client, troubled_threa
     revealer = staff("senior-support", "support", extra=("reveal_content",))
     client.force_login(revealer)
     page = client.get(f"/console/threads/{troubled_thread.pk}/").content.decode()
-    assert "Reveal (audited)" in page
-    response = client.post(url, headers={"HX-Request": "true"})
-    assert response.status_code == 200 and "card 4242" in response.content.decode()
+    assert "Reveal content…" in page
+    unexplained = client.post(url, headers={"HX-Request": "true"})
+    assert unexplained.status_code == 400 and "needs a reason" in unexplained.content.decode()
+    assert "card 4242" not in unexplained.content.decode()
+    response = client.post(url, {"reason": "SUP-7 wrong answer"}, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "&quot;card 4242&quot;" in html  # JSON, not a dict
+    assert "&#x27;secret&#x27;" not in html
     audit = ContentReveal.objects.get()
-    assert (audit.actor_name, audit.event_id) == ("senior-support", event.pk)
+    assert (audit.actor_name, audit.event_id, audit.reason) == (
+        "senior-support",
+        event.pk,
+        "SUP-7 wrong answer",
+    )
     timeline = client.get(f"/console/threads/{troubled_thread.pk}/").content.decode()
-    assert "senior-support revealed the payload" in timeline
+    assert "senior-support revealed event" in timeline and "SUP-7 wrong answer" in timeline
+    reveals = client.get("/console/reveals/").content.decode()
+    assert (
+        "SUP-7 wrong answer" in reveals and f"#{event.seq} " in reveals and "agent_step" in reveals
+    )
 
 
 def test_admin_can_dry_run_a_single_event_from_the_timeline(admin, troubled_thread):

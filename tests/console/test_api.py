@@ -80,9 +80,13 @@ def test_reveal_api_is_audited(client, troubled_thread):
 
     client.force_login(staff("lead", "admin", extra=("reveal_content",)))
     event = Event.objects.filter(thread=troubled_thread).first()
-    data = post(client, f"/console/api/events/{event.event_id}/reveal").json()
+    url = f"/console/api/events/{event.event_id}/reveal"
+    assert post(client, url).json()["error"] == "reveal_error"
+    data = post(client, url, {"reason": "SUP-9"}).json()
     assert data["payload"]["secret"] == "card 4242"
     assert ContentReveal.objects.get().actor_name == "lead"
+    listed = client.get("/console/api/reveals").json()["reveals"]
+    assert [(r["actor"], r["reason"], r["seq"]) for r in listed] == [("lead", "SUP-9", event.seq)]
 
 
 def test_admin_without_reveal_permission_cannot_see_content(admin, troubled_thread):

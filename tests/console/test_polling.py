@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from delivery import replay
+from delivery.repair import replay
 from monitoring.models import VerificationRun
+from tests.ledger import ack
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -30,13 +31,17 @@ def test_overview_stops_polling_after_a_minute_without_change(support):
     assert "hx-trigger" not in stopped.content.decode()
 
 
-def test_replay_progress_stops_polling_when_the_job_is_done(admin, admin_user, troubled_thread):
+def test_replay_progress_follows_the_job_to_the_acks_then_stops(admin, admin_user, troubled_thread):
     plan = replay.plan_range(thread_id=troubled_thread.pk, first=4, last=5)
     job = replay.request_replay(plan=plan, actor=admin_user, reason="check")
     assert admin.get(f"/console/replays/{job.pk}/", headers=HTMX).status_code == 200
     replay.run_replay(replay_id=job.pk)
+    sent = admin.get(f"/console/replays/{job.pk}/", headers=HTMX)
+    html = sent.content.decode()
+    assert sent.status_code == 200 and "queued for next connect → not acked yet" in html
+    ack(troubled_thread, 5)
     done = admin.get(f"/console/replays/{job.pk}/", headers=HTMX)
-    assert done.status_code == 286 and "no live connection" in done.content.decode()
+    assert done.status_code == 286 and "queued for next connect → acked" in done.content.decode()
 
 
 def test_verification_progress_shows_pending_checks_then_stops(support):

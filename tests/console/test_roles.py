@@ -16,7 +16,13 @@ def perms(name: str) -> set[str]:
 
 def test_migration_creates_support_and_admin_roles():
     assert perms("support") == {"view_console"}
-    assert perms("admin") == {"view_console", "replay_events", "run_verification", "manage_alerts"}
+    assert perms("admin") == {
+        "view_console",
+        "replay_events",
+        "run_verification",
+        "manage_alerts",
+        "manage_api_keys",
+    }
 
 
 def test_seed_demo_puts_support_and_admin_in_their_groups(tmp_path, settings):

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from console.exceptions import BadFilter
 from console.search import ThreadFilter, thread_page
 from delivery import emit
 from delivery.models import Event, Thread
@@ -83,7 +84,48 @@ def test_a_bad_filter_is_a_400_fragment(support):
 
 
 def test_htmx_search_renders_only_the_results_partial(support, troubled_thread):
-    response = support.get("/console/threads/", {"q": "alice"}, headers={"HX-Request": "true"})
+    response = support.get(
+        "/console/threads/", {"q": "alice", "list": "1"}, headers={"HX-Request": "true"}
+    )
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="results"')
     assert str(troubled_thread.pk)[:8] in html and "<html" not in html
+
+
+def test_finds_threads_by_a_word_of_their_title(troubled_thread, noise):
+    assert found(q="REFUND") == [troubled_thread.pk]
+    assert found(q="no such words") == []
+
+
+def test_a_custom_from_to_range_bounds_the_activity(troubled_thread):
+    old = ThreadFactory(owner=troubled_thread.owner)
+    three_days = timezone.now() - timedelta(days=3)
+    Thread.objects.filter(pk=old.pk).update(created_at=three_days)
+    day = f"{three_days:%Y-%m-%d}"
+    assert found(q="alice", **{"from": f"{day}T00:00", "to": f"{day}T23:59"}) == [old.pk]
+    assert found(q="alice", **{"from": f"{timezone.now():%Y-%m-%d}T00:00"}) == [troubled_thread.pk]
+    with pytest.raises(BadFilter, match="to must not be before from"):
+        ThreadFilter.from_params({"from": "2026-02-02T00:00", "to": "2026-02-01T00:00"})
+
+
+def test_filters_by_event_state_and_type(troubled_thread, noise):
+    quiet = ThreadFactory(owner=troubled_thread.owner)
+    emit(quiet, "agent_completed", {})
+    assert found(state="undelivered") == [troubled_thread.pk]
+    assert troubled_thread.pk in found(state="unacked")
+    assert found(q="alice", state="acked") == []
+    assert found(type="agent_completed") == [quiet.pk]
+    assert found(q="alice", type="agent_step") == [troubled_thread.pk]
+
+
+def test_an_exact_hit_opens_the_thread(support, troubled_thread, noise):
+    event = Event.objects.filter(thread=troubled_thread, seq=4).get()
+    url = f"/console/threads/{troubled_thread.pk}/"
+    assert support.get("/console/threads/", {"q": "alice@example.test"}).url == url
+    assert support.get("/console/threads/", {"q": str(event.event_id)}).url == f"{url}#seq-4"
+    htmx = support.get("/console/threads/", {"q": "alice"}, headers={"HX-Request": "true"})
+    assert htmx.status_code == 204 and htmx.headers["HX-Redirect"] == url
+    second = ThreadFactory(owner=troubled_thread.owner)
+    listed = support.get("/console/threads/", {"q": "alice"})
+    assert listed.status_code == 200 and str(second.pk)[:8] in listed.content.decode()
+    assert support.get("/console/threads/", {"q": "refund"}).status_code == 200  # a word

@@ -14,7 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 django.setup()
 
 from delivery import emit, metrics  # noqa: E402
-from delivery.publisher import publisher  # noqa: E402
+from delivery.fastpath.publisher import publisher  # noqa: E402
 
 thread_id, count = sys.argv[1], int(sys.argv[2])
 seqs = [emit(thread_id, "step", {"i": i}).seq for i in range(count)]

@@ -16,7 +16,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 django.setup()
 
 from delivery import metrics  # noqa: E402
-from delivery.reconcile import reconcile  # noqa: E402
+from delivery.repair.reconcile import reconcile  # noqa: E402
 
 totals = {"retried": 0, "undelivered": 0, "pending_sent": 0}
 deadline = time.monotonic() + float(sys.argv[1])

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
-from delivery import partitions
+from delivery.ledger import partitions
 from delivery.models import Event, Thread, UndeliveredRange
 from tests.ledger import ack, sent
 

@@ -7,9 +7,9 @@ from django.db import connection
 from django.test import Client
 
 from delivery import emit
+from delivery.ledger.selectors import EventState
 from delivery.models import Connection, DeliveryAttempt, Event, Thread
-from delivery.selectors import EventState
-from delivery.tokens import issue_token
+from delivery.wire.tokens import issue_token
 from tests.ledger import states
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -209,3 +209,53 @@ def test_purged_history_gets_a_resync_over_http(client, bearer, thread):
     Event.objects.filter(thread=thread).delete()
     page = client.get(f"/api/threads/{thread.id}/events?after=1", **bearer).json()
     assert page["resync"] == {"from": 1, "to": 3, "reason": "retention"}
+
+
+def history(client, bearer, thread, query):
+    return client.get(f"/api/threads/{thread.id}/events?{query}", **bearer)
+
+
+def test_history_pages_back_newest_first_by_keyset(client, bearer, thread):
+    for i in range(7):
+        emit(thread, "step", {"i": i})
+    seqs, before = [], 8
+    while True:
+        page = history(client, bearer, thread, f"before={before}&limit=3").json()
+        if not page["events"]:
+            break
+        seqs.append([e["seq"] for e in page["events"]])
+        assert (page["last_seq"], page["first_retained"]) == (7, 1)
+        before = page["events"][-1]["seq"]
+    assert seqs == [[7, 6, 5], [4, 3, 2], [1]]
+    frame = history(client, bearer, thread, "before=2").json()["events"][0]
+    assert (frame["type"], frame["event"], frame["payload"]) == ("event", "step", {"i": 0})
+
+
+def test_history_is_a_read_that_records_no_send(client, bearer, thread):
+    for _ in range(3):
+        emit(thread, "step", {})
+    assert len(history(client, bearer, thread, "before=4").json()["events"]) == 3
+    assert not Connection.objects.filter(thread=thread).exists()
+    assert not DeliveryAttempt.objects.filter(thread=thread).exists()
+
+
+def test_history_says_where_the_retained_ledger_starts(client, bearer, thread):
+    for _ in range(4):
+        emit(thread, "step", {})
+    Event.objects.filter(thread=thread, seq__lte=2).delete()  # as retention drops a prefix
+    page = history(client, bearer, thread, "before=5").json()
+    assert [e["seq"] for e in page["events"]] == [4, 3]
+    assert page["first_retained"] == 3
+
+
+@pytest.mark.parametrize("query", ["before=-1", "before=x", "before=3&after=1", "before=3&wait=1"])
+def test_a_bad_history_query_gets_400(client, bearer, thread, query):
+    response = history(client, bearer, thread, query)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_field")
+
+
+def test_another_users_history_is_404(client, thread, other_user):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user=other_user)}"}
+    emit(thread, "step", {})
+    response = client.get(f"/api/threads/{thread.id}/events?before=9", **headers)
+    assert response.status_code == 404

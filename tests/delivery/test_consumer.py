@@ -7,8 +7,8 @@ from channels.layers import channel_layers
 from django.db import connection
 
 from delivery import emit, emit_many, metrics
+from delivery.ledger.selectors import EventState
 from delivery.models import AckRange, Connection, ConnectionState, DeliveryAttempt, Event, Thread
-from delivery.selectors import EventState
 from tests.delivery.wsclient import connect, db, eventually, receive_events, send
 from tests.ledger import ack, states
 
@@ -97,7 +97,7 @@ async def test_duplicate_live_event_is_dropped(thread, user):
     await receive_events(ws, 1)
     before = metrics.duplicates_dropped._value.get()
     layer = channel_layers["default"]
-    from delivery.fanout import events_message, group_name
+    from delivery.fastpath.frames import events_message, group_name
 
     await layer.group_send(group_name(thread.id), events_message([event], trigger="live"))
     assert await ws.receive_nothing(timeout=0.3)
@@ -143,7 +143,7 @@ async def test_redelivery_is_sent_even_at_or_below_sent_seq(thread, user):
     ws, _ = await connect(thread, user)
     event = await emit_async(thread, "step", {})
     await receive_events(ws, 1)
-    from delivery.fanout import apublish
+    from delivery.fastpath.fanout import apublish
 
     await apublish(thread.id, [event], trigger="replay")
     [frame] = await receive_events(ws, 1)
@@ -151,7 +151,7 @@ async def test_redelivery_is_sent_even_at_or_below_sent_seq(thread, user):
     await ws.disconnect()
 
 
-async def test_message_frame_records_the_users_turn_once(thread, user):
+async def test_message_frame_records_the_users_turn_once(thread, user, without_agent):
     ws, _ = await connect(thread, user)
     for _ in range(2):
         await send(ws, {"type": "message", "text": "what is 12*7", "client_id": "c-1"})

@@ -8,7 +8,7 @@ from django.test import Client
 
 from config.asgi import application
 from delivery import emit
-from delivery.protocol import MAX_SEQ
+from delivery.wire.protocol import MAX_SEQ
 from tests.delivery.wsclient import connect, db, receive_events, send, token_for
 from tests.factories import ThreadFactory
 
@@ -178,7 +178,7 @@ async def test_hostile_client_does_not_touch_another_users_connection(thread, us
 
 
 def test_a_wildcard_origin_setting_is_not_honoured(settings):
-    from delivery.auth import OriginCheckedStack
+    from delivery.wire.auth import OriginCheckedStack
 
     settings.WS_ALLOWED_ORIGINS = ["*", "chat.example.com"]
     assert OriginCheckedStack(None).allowed_origins == ["chat.example.com"]

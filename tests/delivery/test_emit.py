@@ -8,9 +8,9 @@ from channels.layers import get_channel_layer
 
 from delivery import emit, emit_many, metrics
 from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
+from delivery.fastpath.publisher import publisher
+from delivery.ledger.selectors import EventState
 from delivery.models import DeliveryAttempt, Event, Outcome, Thread
-from delivery.publisher import publisher
-from delivery.selectors import EventState
 from tests.delivery.wsclient import listen
 from tests.ledger import ack, states
 
@@ -106,9 +106,25 @@ def test_invalid_event_is_refused_before_the_ledger(thread, type_, payload):
 
 
 def test_failed_commit_raises_and_leaves_no_half_write(thread):
-    # PostgreSQL refuses \u0000 inside jsonb: a real commit failure.
-    with pytest.raises(LedgerWriteFailed):
-        emit(thread, "agent_thinking", {"text": "nul \u0000 byte"})
+    """A real commit failure: another session holds the thread's row lock past our
+    lock_timeout, so the seq allocation itself fails."""
+    import psycopg
+    from django.db import connection, transaction
+
+    db = connection.settings_dict
+    holder = psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=False
+    )
+    holder.execute("SELECT 1 FROM delivery_thread WHERE id = %s FOR UPDATE", [thread.pk])
+    try:
+        with pytest.raises(LedgerWriteFailed) as failed, transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '100ms'")
+            emit(thread, "agent_thinking", {"text": "waits for the lock"})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "lock" not in str(failed.value)  # the database's own words stay in the log
     assert Thread.objects.get(pk=thread.pk).last_seq == 0
     assert emit(thread, "agent_thinking", {}).seq == 1
 
@@ -131,7 +147,7 @@ def unreachable_layer(settings):
 
 def test_failed_fast_path_leaves_event_pending_and_never_raises(thread, unreachable_layer, caplog):
     before = _sample(metrics.events_failed, cause="fast_path")
-    with caplog.at_level(logging.ERROR, logger="delivery.fanout"):
+    with caplog.at_level(logging.ERROR, logger="delivery.fastpath.fanout"):
         event = emit(thread, "agent_completed", {"answer": 84})
         assert publisher.wait_idle()
     assert states(thread) == {event.seq: EventState.COMMITTED}
@@ -193,7 +209,7 @@ def test_idempotency_key_reused_for_other_events_is_refused(thread):
 
 
 def test_redelivering_a_dropped_range_sends_it_whatever_its_state(thread):
-    from delivery.redelivery import redeliver_range
+    from delivery.repair.redelivery import redeliver_range
 
     events = emit_many(thread, [("a", {}), ("b", {})])
     assert publisher.wait_idle()

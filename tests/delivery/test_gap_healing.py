@@ -6,10 +6,11 @@ from unittest import mock
 import pytest
 from channels.layers import channel_layers
 
-from delivery import consumers, emit, metrics
+from delivery import emit, metrics
+from delivery.fastpath.publisher import publisher
+from delivery.ledger.selectors import EventState
 from delivery.models import DeliveryAttempt, Outcome
-from delivery.publisher import publisher
-from delivery.selectors import EventState
+from delivery.wire import consumers
 from tests.delivery.wsclient import connect, db, eventually, receive_events, send
 from tests.ledger import states
 

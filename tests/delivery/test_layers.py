@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from django.conf import settings
 
-from delivery.layers import LedgerRedisChannelLayer
+from delivery.fastpath.layers import LedgerRedisChannelLayer
 from tests.monitoring.sampling import sample
 
 

@@ -193,7 +193,7 @@ def test_a_seeded_legacy_ledger_migrates_to_watermarks_and_ranges(scratch):
         "shell",
         "-c",
         "import json; from delivery.models import Thread; "
-        "from delivery.selectors import event_statuses; "
+        "from delivery.ledger.selectors import event_statuses; "
         f"t = Thread.objects.get(pk='{T1}'); "
         "print(json.dumps({s: v.state for s, v in event_statuses(thread=t, seqs=[1,2,3,4,5,6])"
         ".items()}))",

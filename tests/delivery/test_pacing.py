@@ -1,8 +1,8 @@
 import asyncio
 import uuid
 
-from delivery import pacing
 from delivery.models import Trigger
+from delivery.wire import pacing
 
 
 def socket() -> pacing.SocketProgress:

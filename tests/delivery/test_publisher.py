@@ -9,8 +9,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from delivery import emit
+from delivery.fastpath.publisher import publisher
 from delivery.models import DeliveryAttempt, Event
-from delivery.publisher import publisher
 from tests.delivery.wsclient import listen
 from tests.processes import ROOT, subprocess_env
 

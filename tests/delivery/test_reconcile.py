@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from delivery import emit, emit_many
+from delivery.ledger.selectors import EventState
 from delivery.models import (
     Connection,
     ConnectionState,
@@ -19,8 +20,7 @@ from delivery.models import (
     Trigger,
     UndeliveredRange,
 )
-from delivery.reconcile import reconcile
-from delivery.selectors import EventState
+from delivery.repair.reconcile import reconcile
 from monitoring.models import Alert
 from tests.delivery.wsclient import connect, db, eventually, receive_events
 from tests.ledger import sent, states, status_of
@@ -174,7 +174,7 @@ async def test_dead_connections_leave_their_thread_group(thread, user, fast_timi
     """A crashed daphne's channels stop receiving (and overflowing) the thread's sends."""
     from channels.layers import get_channel_layer
 
-    from delivery.fanout import group_name
+    from delivery.fastpath.frames import group_name
 
     fast_timings(PING_INTERVAL=0.1, PING_TIMEOUT=0.2, HEARTBEAT_PERSIST_INTERVAL=0.1)
     layer = get_channel_layer()
@@ -193,8 +193,8 @@ async def test_one_sweep_resends_each_live_thread_its_own_overdue_events(user, f
     """Every thread's retry goes out in the same sweep, to its own group, recorded once."""
     from channels.layers import get_channel_layer
 
-    from delivery.fanout import group_name
-    from delivery.publisher import publisher
+    from delivery.fastpath.frames import group_name
+    from delivery.fastpath.publisher import publisher
     from tests.factories import ThreadFactory
 
     fast_timings(ACK_DEADLINE=0.05, RETRY_BUDGET=5)
@@ -247,7 +247,7 @@ async def test_a_thread_not_yet_due_waits_for_its_time_or_its_next_event(
     """The reconciler reads an in-flight thread once per decision, not on every sweep."""
     import uuid
 
-    from delivery.reconcile import _candidates
+    from delivery.repair.reconcile import _candidates
 
     fast_timings(ACK_DEADLINE=30.0)
     ws, _ = await connect(thread, user)

@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 
 from delivery import emit_many
+from delivery.ledger.selectors import EventState
 from delivery.models import DeliveryAttempt, Trigger
-from delivery.reconcile import reconcile
-from delivery.selectors import EventState
+from delivery.repair.reconcile import reconcile
 from monitoring.models import Alert
 from tests.delivery.wsclient import connect, db, receive_events
 from tests.ledger import states

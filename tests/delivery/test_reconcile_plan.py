@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from delivery import partitions
+from delivery.ledger import partitions
 from delivery.models import Connection
-from delivery.reconcile import ATTEMPTS_SQL, CANDIDATES_SQL, STATE_SQL, reconcile
+from delivery.repair.reconcile import ATTEMPTS_SQL, CANDIDATES_SQL, STATE_SQL, reconcile
 from tests.ledger import sent
 
 pytestmark = pytest.mark.django_db

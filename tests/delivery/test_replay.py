@@ -2,8 +2,9 @@
 
 import pytest
 
-from delivery import emit, replay
+from delivery import emit
 from delivery.exceptions import ReplayError
+from delivery.ledger.selectors import EventState
 from delivery.models import (
     AuditedEvent,
     DeliveryAttempt,
@@ -12,7 +13,7 @@ from delivery.models import (
     Thread,
     UndeliveredRange,
 )
-from delivery.selectors import EventState
+from delivery.repair import replay
 from tests.delivery.wsclient import connect, db, receive_events, send
 from tests.ledger import ack, sent, states, status_of
 

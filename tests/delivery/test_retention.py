@@ -7,7 +7,9 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from console.services import reveal_payload
-from delivery import audit, emit, emit_many, partitions, replay
+from delivery import emit, emit_many
+from delivery.ledger import audit, partitions
+from delivery.ledger.retention import prune_ledger
 from delivery.models import (
     AckRange,
     AuditedEvent,
@@ -17,7 +19,7 @@ from delivery.models import (
     Event,
     Thread,
 )
-from delivery.retention import prune_ledger
+from delivery.repair import replay
 from tests.delivery.retention_ledger import ago, cutoff, ledger, seqs
 from tests.factories import ThreadFactory
 from tests.monitoring.sampling import sample
@@ -56,7 +58,7 @@ def test_retention_removes_a_prefix_of_every_thread(user):
 
 def test_unacknowledged_events_of_a_dropped_day_are_counted_and_logged(thread, caplog):
     ledger(thread, "aascu")
-    with caplog.at_level(logging.WARNING, logger="delivery.retention"):
+    with caplog.at_level(logging.WARNING, logger="delivery.ledger.retention"):
         report = prune()
     assert report.dropped_unacked == 3
     assert any("never acknowledged" in r.getMessage() for r in caplog.records)

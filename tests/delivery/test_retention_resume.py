@@ -3,7 +3,7 @@
 import pytest
 
 from delivery import emit
-from delivery.retention import prune_ledger
+from delivery.ledger.retention import prune_ledger
 from tests.delivery.retention_ledger import cutoff, ledger
 from tests.delivery.wsclient import connect, db, receive_events
 

@@ -4,7 +4,7 @@ from django.core.management import CommandError, call_command
 
 from delivery.exceptions import InvalidToken
 from delivery.models import AccessToken
-from delivery.tokens import issue_token, revoke_token, user_for_token
+from delivery.wire.tokens import issue_token, revoke_token, user_for_token
 
 pytestmark = pytest.mark.django_db
 

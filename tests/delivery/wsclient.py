@@ -7,7 +7,7 @@ from channels.db import DatabaseSyncToAsync
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from delivery.tokens import issue_token
+from delivery.wire.tokens import issue_token
 
 
 def db(func):
@@ -66,7 +66,7 @@ def listen(thread) -> str:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    from delivery.fanout import group_name
+    from delivery.fastpath.frames import group_name
 
     layer = get_channel_layer()
 

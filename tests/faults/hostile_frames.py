@@ -6,7 +6,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from delivery.protocol import Ack, FrameError, Message, parse_frame
+from delivery.wire.protocol import Ack, FrameError, Message, parse_frame
 
 MAX_FRAME_BYTES = 64 * 1024
 CLIENT_TYPES = ["ack", "resume", "pong", "message", "hello", "event", "ping", "error", "", None]

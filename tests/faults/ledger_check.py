@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
+from delivery.ledger.selectors import EventState, event_statuses
 from delivery.models import Event, Thread
-from delivery.selectors import EventState, event_statuses
 from monitoring.models import Alert
 from tests.faults.client import RenderingClient
 

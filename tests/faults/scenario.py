@@ -64,7 +64,7 @@ def _last_seq(thread_id: str) -> int:
 
 def _open_count(thread_ids: list[str]) -> int:
     """Events neither acknowledged nor given up on (in an open undelivered range)."""
-    from delivery.selectors import open_undelivered
+    from delivery.ledger.selectors import open_undelivered
 
     total = 0
     for thread in Thread.objects.filter(pk__in=thread_ids):

@@ -86,6 +86,10 @@ class FaultStack:
         self.daphnes[name] = (process, port)
         return port
 
+    def log_text(self, name: str) -> str:
+        """Everything the processes called `name` wrote (every start of it, in order)."""
+        return "".join(p.read_text() for p in sorted(self.tmp_path.glob(f"*-{name}.log")))
+
     def port(self, name: str = "web") -> int:
         return self.daphnes[name][1]
 

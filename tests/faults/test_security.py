@@ -26,7 +26,7 @@ import websockets
 from django.test import Client
 
 from delivery.models import AccessToken
-from delivery.tokens import issue_token, revoke_token
+from delivery.wire.tokens import issue_token, revoke_token
 from tests.console.conftest import staff
 from tests.delivery.wsclient import db
 from tests.factories import ThreadFactory, UserFactory

@@ -1,7 +1,7 @@
 // The browser client's protocol machine, driven without a browser: node --test tests/js/
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { step, initialState, backoff, MAX_SOCKET_FAILURES } = require("../../static/delivery/machine.js");
+const { step, initialState, backoff, statusOf, MAX_SOCKET_FAILURES } = require("../../static/delivery/machine.js");
 
 function run(state, inputs) {
   const actions = [];
@@ -63,9 +63,9 @@ test("answers ping with pong carrying the same t", () => {
   assert.deepEqual(sent(actions), [{ type: "pong", t: 12.5 }]);
 });
 
-test("error frames become visible notices", () => {
+test("error frames become problems for the page to put in words", () => {
   const { actions } = run(initialState({ threadId: "t" }), [{ type: "frame", frame: { type: "error", code: "rate_limited", detail: "slow down" } }]);
-  assert.deepEqual(actions, [{ type: "notice", level: "error", text: "rate_limited: slow down" }]);
+  assert.deepEqual(actions.filter((a) => a.type === "problem"), [{ type: "problem", code: "rate_limited", detail: "slow down" }]);
 });
 
 test("a dropped socket reconnects with growing, jittered backoff and says reconnecting", () => {
@@ -78,12 +78,14 @@ test("a dropped socket reconnects with growing, jittered backoff and says reconn
   assert.ok(backoff(50, 1) <= 10000);
 });
 
-test("after repeated socket failures it falls back to polling and keeps probing the socket", () => {
+test("after repeated socket failures it tries the long poll, and says Polling only once a page arrives", () => {
   const closes = Array.from({ length: MAX_SOCKET_FAILURES }, () => ({ type: "socket_closed", code: 1006, random: 0 }));
-  const { state, actions } = run(initialState({ threadId: "t" }), closes);
-  assert.equal(state.mode, "polling");
+  let { state, actions } = run(initialState({ threadId: "t" }), closes);
   assert.ok(actions.some((a) => a.type === "poll"));
-  assert.ok(actions.filter((a) => a.type === "connect").pop().delay >= 10000);
+  assert.notEqual(statusOf(state), "polling");
+  ({ state, actions } = run(state, [{ type: "poll_page", page: { events: [], last_seq: 0 } }]));
+  assert.equal(statusOf(state), "polling");
+  assert.ok(actions.some((a) => a.type === "connect" && a.delay >= 10000)); // and keeps probing the socket
 });
 
 test("polling renders pages, acks over HTTP, and a socket hello ends polling", () => {
@@ -99,27 +101,42 @@ test("polling renders pages, acks over HTTP, and a socket hello ends polling", (
   assert.ok(!actions.some((a) => a.type === "poll"));
 });
 
-test("resync closes the socket, clears the view and reloads over HTTP, then reconnects", () => {
+test("an ahead-of-ledger resync closes the socket, clears the view and reloads the newest turns", () => {
   let { state, actions } = run(initialState({ threadId: "t", renderedSeq: 5 }), [
     hello(5),
     { type: "frame", frame: { type: "resync", from: 2, to: 5, reason: "ahead_of_ledger" } },
   ]);
-  assert.equal(state.mode, "resync");
+  assert.equal(statusOf(state), "catching_up");
   assert.equal(state.rendered, 0);
-  assert.deepEqual(actions.map((a) => a.type).slice(-4), ["close_socket", "notice", "reset_view", "reload"]);
-  ({ state, actions } = run(state, [{ type: "reload_page", page: { events: [{ seq: 3 }, { seq: 4 }], last_seq: 4 }, done: true }]));
-  assert.deepEqual(rendered(actions), [3, 4]); // a retention gap is accepted on reload
+  assert.deepEqual(actions.slice(-3), [{ type: "close_socket" }, { type: "reset_view" }, { type: "reload", before: 3 }]);
+  ({ state, actions } = run(state, [{ type: "reload_page", events: [{ seq: 1 }, { seq: 2 }] }]));
+  assert.deepEqual(rendered(actions), [1, 2]);
   assert.ok(actions.some((a) => a.type === "connect"));
 });
 
-test("a refused socket (not your thread) stops retrying and says why", () => {
+test("a retention resync says older messages are gone and goes on past them", () => {
+  const resync = { type: "frame", frame: { type: "resync", from: 2, to: 6, reason: "retention" } };
+  const { state, actions } = run(initialState({ threadId: "t", renderedSeq: 2 }), [hello(2), resync, ev(7), ev(8)]);
+  assert.ok(actions.some((a) => a.type === "pruned"));
+  assert.deepEqual(rendered(actions), [7, 8]);
+  assert.ok(!actions.some((a) => a.type === "reset_view"));
+  assert.equal(state.rendered, 8);
+});
+
+test("a refused socket (not your thread) stops retrying", () => {
   const { state, actions } = run(initialState({ threadId: "t" }), [{ type: "socket_closed", code: 4403 }]);
   assert.equal(state.mode, "closed");
   assert.ok(!actions.some((a) => a.type === "connect"));
-  assert.ok(actions.some((a) => a.type === "notice" && /forbidden/.test(a.text)));
+  assert.ok(actions.some((a) => a.type === "status" && a.status === "closed"));
 });
 
-test("a stored seq beyond the ledger is reported and corrected on start", () => {
+test("a socket closed with 4401 means signed out: no reconnect loop", () => {
+  const { state, actions } = run(initialState({ threadId: "t" }), [hello(), { type: "socket_closed", code: 4401 }, { type: "connect_due" }]);
+  assert.equal(statusOf(state), "signed_out");
+  assert.ok(!actions.some((a) => a.type === "connect" || a.type === "open_socket"));
+});
+
+test("a stored seq beyond the page is corrected quietly on start: no numbers for people", () => {
   const { actions } = run(initialState({ threadId: "t", renderedSeq: 2 }), [{ type: "start", storedSeq: 9 }]);
-  assert.deepEqual(actions.map((a) => a.type), ["notice", "store", "status", "connect"]);
+  assert.deepEqual(actions, [{ type: "store", seq: 2 }, { type: "connect", delay: 0 }]);
 });

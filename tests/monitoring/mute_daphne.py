@@ -14,19 +14,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 django.setup()
 
 from config import serve  # noqa: E402
-from delivery.consumers import ThreadConsumer  # noqa: E402
+from delivery.wire.consumers import ThreadConsumer  # noqa: E402
 
 
-async def _send_nothing(self, frame, trigger):
+async def _write_nothing(self, session, frames, trigger):
     return None
 
 
-async def _deliver_nothing(self, message):
-    return None
-
-
-ThreadConsumer.send_event = _send_nothing  # backfill (resume, heal)
-ThreadConsumer.deliver = _deliver_nothing  # live and redelivered events
+ThreadConsumer.write_frames = _write_nothing  # live, healed, resumed and redelivered events
 
 if __name__ == "__main__":
     serve.main()

@@ -1,16 +1,24 @@
 """/metrics: DESIGN's names, values that match the ledger, and access control."""
 
 import asyncio
+import re
+import urllib.request
+from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+import delivery
 from delivery import emit_many
-from delivery.models import Thread
-from delivery.reconcile import reconcile
-from monitoring.models import VerificationRun
+from delivery import metrics as delivery_metrics
+from delivery.models import Thread, Trigger
+from delivery.repair.reconcile import reconcile
+from monitoring.models import ALERT_KINDS, VerificationRun
 from tests.delivery.wsclient import connect, db, eventually, receive_events, send
 from tests.factories import ThreadFactory
 from tests.monitoring.scrape import metric_names, scrape, value
+from tests.monitoring.test_dashboards import dashboard_exprs, referenced_metrics
+from tests.processes import free_port, start_daphne, stop
 
 DESIGN_NAMES = {
     "websocket_events_sent_total",
@@ -113,3 +121,53 @@ def test_healthz_ready_follows_the_last_verification(client):
     response = client.get("/healthz/ready")
     assert response.status_code == 503
     assert response.json()["failed_checks"] == ["canary"]
+
+
+def _label_literals() -> dict[str, set[str]]:
+    """Every literal label value delivery's code passes to `.labels(...)`, and every frame error
+    code it raises, by label name."""
+    found: dict[str, set[str]] = {"cause": set(), "kind": set(), "code": set()}
+    for path in (Path(delivery.__file__).parent).rglob("*.py"):
+        text = path.read_text()
+        for name, label in re.findall(r'\.labels\((\w+)="([a-z_]+)"\)', text):
+            found[name].add(label)
+        found["code"] |= set(re.findall(r'FrameError\(\s*"([a-z_]+)"', text))
+    return found
+
+
+def test_known_labels_cover_every_value_the_code_uses():
+    known = {c._name: set(v) for c, v in delivery_metrics.KNOWN_LABELS.items()}
+    literals = _label_literals()
+    assert literals["cause"] <= known["websocket_events_failed"] | known["websocket_events_dropped"]
+    assert literals["kind"] <= known["silent_failure_detected"]
+    assert literals["code"] == known["websocket_bad_frames"]
+    assert known["websocket_events_sent"] <= set(Trigger.values)
+    assert known["websocket_redeliveries"] <= set(Trigger.values)
+    failed = {"fast_path", *(f"{t}_send" for t in known["websocket_redeliveries"])}
+    assert known["websocket_events_failed"] == failed  # fanout's causes, one per trigger
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.process
+def test_a_fresh_process_exports_every_labelled_counter_at_zero(tmp_path):
+    """A healthy system, just started: no failure has happened, and still every series the
+    dashboard and the alert rules read is there, at 0 (multiprocess mode, as under make run)."""
+    port = free_port()
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()
+    web = start_daphne(port, tmp_path / "web.log", PROMETHEUS_MULTIPROC_DIR=str(multiproc))
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+    finally:
+        stop(web)
+    for counter, labels in delivery_metrics.KNOWN_LABELS.items():
+        name, label = f"{counter._name}_total", counter._labelnames[0]
+        for label_value in labels:
+            assert value(text, name, **{label: label_value}) == 0, (name, label_value)
+    for kind in ALERT_KINDS:
+        assert value(text, "ledger_active_alerts", kind=kind) == 0
+    served = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    for expr in dashboard_exprs():
+        missing = referenced_metrics(expr) - served
+        assert not missing, f"the dashboard's {expr!r} would show no data: {missing}"

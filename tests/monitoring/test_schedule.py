@@ -10,7 +10,7 @@ def test_beat_runs_the_reconciler_and_the_canary_on_their_intervals():
     assert schedule["reconcile"]["task"] == "delivery.tasks.reconcile"
     assert schedule["reconcile"]["schedule"] == settings.LEDGERLINE["RECONCILE_INTERVAL"]
     assert schedule["canary"]["task"] == "monitoring.tasks.run_canary"
-    assert schedule["canary"]["schedule"] == settings.LEDGERLINE["CANARY_INTERVAL"]
+    assert schedule["canary"]["schedule"] == settings.LEDGERLINE_MONITORING["CANARY_INTERVAL"]
 
 
 def test_scheduled_tasks_are_registered_with_the_worker_app():

@@ -6,38 +6,21 @@ import pytest
 from channels.layers import channel_layers
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from delivery.models import Event
-from delivery.reconcile import reconcile
+from delivery.repair.reconcile import reconcile
 from monitoring.canary import canary_thread
 from monitoring.models import Alert, VerificationRun
 from monitoring.tasks import run_canary
 from monitoring.verification import run_verification
 from tests.monitoring.sampling import sample
 from tests.monitoring.scrape import scrape, value
-from tests.processes import free_port, start_celery_worker, start_daphne, stop
+from tests.processes import start_celery_worker, stop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.process]
 
 CHECKS = ["database", "channel_layer", "worker", "reconciler_heartbeat", "canary"]
-
-
-@pytest.fixture
-def web(tmp_path, settings, fast_timings):
-    """Start a web process; PUBLIC_URL points at it. The reconciler has just run."""
-    fast_timings(CHECK_TIMEOUT=5.0)
-    started = []
-
-    def start(module="config.serve", **env):
-        port = free_port()
-        started.append(start_daphne(port, tmp_path / f"web-{port}.log", module=module, **env))
-        settings.PUBLIC_URL = f"http://127.0.0.1:{port}"
-        reconcile()
-        return port
-
-    yield start
-    for process in started:
-        stop(process)
 
 
 def _assert_failed_loudly(run, check, client, caplog):
@@ -64,8 +47,14 @@ def test_verification_passes_on_a_healthy_stack(web, celery_worker_process, clie
     assert canary_thread().acked_seq >= canary.seq
 
 
+def _verified():
+    """A full verification that passed: beat's schedule then runs the canary alone."""
+    VerificationRun.objects.create(trigger="startup", ok=True, finished_at=timezone.now())
+
+
 def test_scheduled_canary_records_its_latency(web, client):
     web()
+    _verified()
     before = sample("ledger_canary_latency_seconds_count")
     run_canary()
     run = VerificationRun.objects.get(trigger="canary")
@@ -145,6 +134,7 @@ def _reconcile_in_thread():
 
 def test_failing_scheduled_canary_opens_an_alert(web, client):
     web(module="tests.monitoring.mute_daphne")
+    _verified()
     run_canary()
     assert VerificationRun.objects.get(trigger="canary").failed_checks == ["canary"]
     alert = Alert.objects.get(kind="canary_failed", state="open")

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from delivery import partitions
+from delivery.ledger import partitions
 
 USERS_SQL = """
 INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from delivery.tokens import issue_token
+from delivery.wire.tokens import issue_token
 
 
 class Command(BaseCommand):

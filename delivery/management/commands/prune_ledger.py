@@ -4,14 +4,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from delivery import conf
-from delivery.retention import PruneReport, prune_ledger
+from delivery.ledger.retention import PruneReport, prune_ledger
 
 
 class Command(BaseCommand):
     help = (
         "Drop the ledger's daily partitions (events, delivery attempts, ack ranges) older than "
         "--days (default LEDGERLINE_RETENTION_DAYS), and old closed connections. See "
-        "delivery/retention.py for the rule."
+        "delivery/ledger/retention.py for the rule."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -41,7 +41,7 @@ class Command(BaseCommand):
             if days < 1:
                 raise CommandError("--days must be a positive number of days")
             return days
-        configured = conf.limit("RETENTION_DAYS")
+        configured = conf.current().retention_days
         if configured < 1:
             raise CommandError(
                 "retention is off (LEDGERLINE_RETENTION_DAYS=0): nothing is pruned. "

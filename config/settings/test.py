@@ -32,6 +32,10 @@ LEDGERLINE.update(
     }
 )
 
+# Browser tests reuse one user across a module, so a long run (a burst) of one test would hold
+# the next test's run back; the fairness test sets 1 explicitly.
+LEDGERLINE_AGENT["RUNS_PER_USER"] = int(os.environ.get("LEDGERLINE_AGENT_RUNS_PER_USER", 8))  # noqa: F405
+
 # pytest drops the test database at the end; a connection kept open by a consumer's
 # database_sync_to_async thread would block that, so tests close connections after each use.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -10,7 +10,7 @@ from delivery import emit, metrics
 from delivery.fastpath.publisher import publisher
 from delivery.ledger.selectors import EventState
 from delivery.models import DeliveryAttempt, Outcome
-from delivery.wire import consumers
+from delivery.wire import ledger_io
 from tests.delivery.wsclient import connect, db, eventually, receive_events, send
 from tests.ledger import states
 
@@ -39,7 +39,7 @@ class StalledConsumer:
             await self.release.wait()
             return None, False
 
-        self.patch = mock.patch.object(consumers, "post_message", slow_post_message)
+        self.patch = mock.patch.object(ledger_io, "post_message", slow_post_message)
         self.patch.start()
         return self
 

@@ -67,7 +67,7 @@ def test_unacknowledged_events_of_a_dropped_day_are_counted_and_logged(thread, c
 def test_audited_events_survive_retention(thread, user):
     ledger(thread, "aaa")
     revealed = Event.objects.get(thread=thread, seq=2)
-    reveal_payload(event_id=revealed.event_id, actor=user)
+    reveal_payload(event_id=revealed.event_id, actor=user, reason="ticket 12")
     plan = replay.plan_range(thread_id=thread.pk, first=3, last=3)
     replay.request_replay(plan=plan, actor=user, reason="ticket 4")
     prune()

@@ -57,9 +57,9 @@ async def _flood(ws) -> dict[str, int]:
     for i in range(FLOOD):
         await ws.send(json.dumps({"type": "message", "text": "what is 12*7", "client_id": f"b{i}"}))
     codes: dict[str, int] = {}
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while sum(codes.values()) < FLOOD and time.monotonic() < deadline:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
         if frame.get("type") == "error":
             codes[frame["code"]] = codes.get(frame["code"], 0) + 1
         elif frame.get("type") == "event" and frame["event"] == "user_message":
@@ -72,7 +72,11 @@ def p95(values: list[float]) -> float:
 
 
 async def test_a_flooding_user_does_not_starve_another(stack, figures):
-    stack.env.update(LEDGERLINE_AGENT_STEP_DELAY="0.1", LEDGERLINE_MESSAGES_PER_MINUTE="60")
+    stack.env.update(
+        LEDGERLINE_AGENT_STEP_DELAY="0.1",
+        LEDGERLINE_MESSAGES_PER_MINUTE="60",
+        LEDGERLINE_AGENT_RUNS_PER_USER="1",
+    )
     port = stack.start_daphne()
     stack.start_worker()
     alice, bob = await db(UserFactory)(), await db(UserFactory)()

@@ -32,8 +32,10 @@ LEDGERLINE.update(
     }
 )
 
-# Browser tests reuse one user across a module, so a long run (a burst) of one test would hold
-# the next test's run back; the fairness test sets 1 explicitly.
+# Browser tests reuse one user across a module: its messages would pass the per-minute budget,
+# and a long run (a burst) would hold the next test's run back. The tests of budgets and
+# fairness set their own.
+LEDGERLINE["MESSAGES_PER_MINUTE"] = int(os.environ.get("LEDGERLINE_MESSAGES_PER_MINUTE", 1000))
 LEDGERLINE_AGENT["RUNS_PER_USER"] = int(os.environ.get("LEDGERLINE_AGENT_RUNS_PER_USER", 8))  # noqa: F405
 
 # pytest drops the test database at the end; a connection kept open by a consumer's

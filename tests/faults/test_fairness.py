@@ -96,5 +96,7 @@ async def test_a_flooding_user_does_not_starve_another(stack, figures):
         f"during B's flood {p95(loaded):.2f}s; B: {codes}",
     )  # fmt: skip
     assert p95(loaded) <= p95(idle) + TARGET, (idle, loaded)
-    assert codes.get("rate_limited", 0) >= FLOOD - 60
-    assert codes.get("accepted", 0) <= 60
+    # A sliding minute: a flood drawn out past the window's edge (a loaded machine) earns a
+    # share of the next minute, never more than twice the budget.
+    assert codes.get("accepted", 0) <= 2 * 60
+    assert codes.get("rate_limited", 0) >= FLOOD - 2 * 60

@@ -70,23 +70,33 @@ async def apublish_many(
     if not isinstance(layer, LedgerRedisChannelLayer):
         return [await apublish(t, events, trigger=trigger, layer=layer) for t, events in batches]
     sends = [(group_name(t), events_message(events, trigger=trigger)) for t, events in batches]
+    cause = "fast_path" if trigger == Trigger.LIVE else f"{trigger}_send"
     try:
-        results = await asyncio.wait_for(
-            layer.group_send_many(sends), timeout=conf.current().layer_send_timeout
-        )
+        # Each layer host within the send timeout: one down or slow shard fails only the
+        # threads it holds.
+        results = await layer.group_send_many(sends, host_seconds=conf.current().layer_send_timeout)
     except Exception:
-        cause = "fast_path" if trigger == Trigger.LIVE else f"{trigger}_send"
         metrics.events_failed.labels(cause=cause).inc(sum(len(events) for _, events in batches))
         logger.exception(
             "%s send failed for %s thread(s); the events stay in the ledger", trigger, len(batches)
         )
         return [Outcome.FAILED] * len(batches)
+    failed = [(t, events) for (t, events), result in zip(batches, results, strict=True)
+              if result.failed]  # fmt: skip
+    if failed:
+        metrics.events_failed.labels(cause=cause).inc(sum(len(events) for _, events in failed))
+        logger.error(
+            "%s send failed for %s of %s thread(s) (a channel layer host is down); the events "
+            "stay in the ledger", trigger, len(failed), len(batches),
+        )  # fmt: skip
     return [
         _outcome(t, events, result) for (t, events), result in zip(batches, results, strict=True)
     ]
 
 
 def _outcome(thread_id: uuid.UUID, events: Sequence[Event], result: GroupSendResult) -> Outcome:
+    if result.failed:
+        return Outcome.FAILED
     if result.dropped:
         drop_log.add(thread_id=thread_id, events=len(events), sockets=result.dropped)
         return Outcome.DROPPED

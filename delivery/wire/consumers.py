@@ -7,6 +7,8 @@ decided by `delivery.wire.resync`, without I/O; what was actually written is rec
 (`SocketProgress`), and acks are checked against that.
 """
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -18,6 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from delivery import conf, metrics
 from delivery.exceptions import DeliveryError, ThreadNotFound
 from delivery.fastpath.frames import group_name
+from delivery.fastpath.layers import OUTAGES
 from delivery.models import Thread, Trigger
 from delivery.wire import ledger_io, resync
 from delivery.wire.auth import credential_of, query_params
@@ -58,6 +61,20 @@ class ThreadConsumer(
         self.ack_floor, self.ack_checked = 0, 0.0  # what the ledger vouched for, and when
         self.budget = FrameBudget()
         self.wants_presence = False
+        # Held by each message's handler and by a catch-up after a lost group: frames go out
+        # in the order they were planned.
+        self.writing = asyncio.Lock()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except OUTAGES as exc:
+            # The channel layer failed under the socket (the shard holding this process's
+            # inbox went away). Close it as a server error: the client resumes on reconnect.
+            logger.warning("channel layer failed under %s: %r", self.scope.get("path"), exc)
+            await self.finish(CloseCode.SERVER_ERROR, "channel layer failed")
+            with contextlib.suppress(Exception):  # the socket may be closed already
+                await self.close(code=CloseCode.SERVER_ERROR)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # channels closes stale database connections before every handler: a hop to daphne's
@@ -66,13 +83,17 @@ class ThreadConsumer(
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']}")
-        await handler(message)
+        async with self.writing:
+            await handler(message)
 
     async def connect(self) -> None:
         # Accept first: a close code can only be sent on an open socket.
         await self.accept()
         try:
             await self.open()
+        except OUTAGES as exc:
+            logger.warning("could not open a connection on %s: %r", self.scope.get("path"), exc)
+            await self.refuse(CloseCode.SERVER_ERROR, "server_error", "try again shortly")
         except Exception:
             logger.exception("could not open a connection on %s", self.scope.get("path"))
             await self.refuse(CloseCode.SERVER_ERROR, "server_error", "try again shortly")
@@ -215,6 +236,21 @@ class ThreadConsumer(
         metrics.gaps_healed.inc()
         metrics.gap_events_healed.inc(sent)
 
+    async def catch_up(self, session: Session) -> None:
+        """After the thread's group was lost and joined again: what it carried meanwhile."""
+        try:
+            async with self.writing:
+                if self.session is not session:
+                    return  # closed meanwhile
+                last, _, _ = await ledger_io.ledger_position(session.thread)
+                if last > self.position:
+                    await self.heal(session, last)
+        except Disconnected:
+            metrics.sends_after_close.inc()
+        except Exception:
+            # The next live event heals the gap, or the reconciler redelivers it.
+            logger.exception("catch-up failed on connection %s", session.connection_id)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         session = self.session
         if session is None:
@@ -277,9 +313,13 @@ class ThreadConsumer(
         heartbeats().discard(self)
         metrics.live_connections.dec()
         await session.progress.close()
-        await self.channel_layer.group_discard(session.group, self.channel_name)
-        await self.announce_presence(session, "leave")
-        await self.channel_layer.group_discard(session.user_group, self.channel_name)
+        try:
+            await self.channel_layer.group_discard(session.group, self.channel_name)
+            await self.announce_presence(session, "leave")
+            await self.channel_layer.group_discard(session.user_group, self.channel_name)
+        except Exception as exc:
+            # A layer host is down: the membership expires on its own; the row is closed.
+            logger.warning("connection %s left its groups: %r", session.connection_id, exc)
         await ledger_io.close_connection(
             connection_id=session.connection_id, code=code, reason=reason, dead=dead
         )

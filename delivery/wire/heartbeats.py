@@ -6,6 +6,10 @@ PING_INTERVAL / SLOTS one bucket beats, so each socket beats once per PING_INTER
 pings and pongs of thousands of sockets are spread evenly, not in bursts. The pongs to persist
 are written together, one UPDATE per tick, instead of one per socket (5,000 sockets made about
 500 writes a second through daphne's single database thread).
+
+Once per rotation the loop also asks the channel layer which of its hosts lost their keys (a
+shard restarted empty). Sockets whose groups lived there join them again on their next beat and
+fetch from the ledger what the lost group carried meanwhile, without reconnecting.
 """
 
 import asyncio
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
 from delivery import conf, metrics
 from delivery.ledger import progress
@@ -47,6 +52,14 @@ class Heartbeats:
         self.turn = 0
         self.task: asyncio.Task[None] | None = None
         self.seen: set[uuid.UUID] = set()  # connections whose pong is to be persisted
+        self.lost_at: dict[int, float] = {}  # layer host -> when it was found to have lost its keys
+
+    def lost_since(self, group: str, since: float) -> bool:
+        """Whether the layer host of `group` lost its keys after `since` (time.monotonic())."""
+        if not self.lost_at:
+            return False
+        host = get_channel_layer().consistent_hash(group)  # type: ignore[union-attr]
+        return self.lost_at.get(host, 0.0) > since
 
     def saw(self, connection_id: uuid.UUID) -> None:
         """Persist this connection's heartbeat with the next tick's write."""
@@ -68,6 +81,8 @@ class Heartbeats:
         while len(self):
             interval = min(conf.current().ping_interval, conf.current().ping_timeout)
             await asyncio.sleep(interval / SLOTS)
+            if self.turn == 0:
+                await self._look_for_lost_hosts()
             slot, self.turn = self.slots[self.turn], (self.turn + 1) % SLOTS
             await self._tick(slot, time.monotonic())
             await self._recheck(slot)
@@ -83,6 +98,19 @@ class Heartbeats:
             except Exception:
                 # One socket's failure never stops the heartbeat of the others.
                 logger.exception("heartbeat failed for %s", socket.channel_name)
+
+    async def _look_for_lost_hosts(self) -> None:
+        layer = get_channel_layer()
+        if not hasattr(layer, "lost_hosts"):
+            return
+        try:
+            lost = await layer.lost_hosts()
+        except Exception:
+            logger.exception("could not look for channel layer hosts that lost their keys")
+            return
+        for host in lost:
+            logger.warning("channel layer host %s lost its groups; sockets join again", host)
+            self.lost_at[host] = time.monotonic()
 
     async def _recheck(self, slot: set[Beating]) -> None:
         """Each socket's credential once per ping interval: a revoked or expired token, a
@@ -144,13 +172,34 @@ class HeartbeatingSocket(SocketBase):
             # short, and one slow close must not hold up the other sockets' heartbeats.
             self.expiring = asyncio.create_task(self.expire())
             return
-        # Re-joining the group well inside `group_expiry` keeps live sockets in it; only the
-        # channels of dead processes expire. A failed refresh is retried on the next beat.
-        if now - session.joined > self.channel_layer.group_expiry / 4:
+        await self.rejoin(session, now)
+        await self.send_json({"type": "ping", "t": time.time()})
+
+    async def rejoin(self, session: Session, now: float) -> None:
+        """Join the groups again: well inside `group_expiry`, so only the channels of dead
+        processes expire; and at once when a group's host lost it, or an earlier join failed,
+        then fetching from the ledger what the group carried meanwhile. A failed join is
+        retried on the next beat; the ping goes out either way."""
+        lost = heartbeats().lost_since(session.group, session.joined)
+        lost = lost or heartbeats().lost_since(session.user_group, session.joined)
+        due = now - session.joined > self.channel_layer.group_expiry / 4
+        if not (lost or session.rejoin or due):
+            return
+        try:
             await self.channel_layer.group_add(session.group, self.channel_name)
             await self.channel_layer.group_add(session.user_group, self.channel_name)
-            session.joined = now
-        await self.send_json({"type": "ping", "t": time.time()})
+        except Exception as exc:
+            session.rejoin = True
+            logger.warning("connection %s could not join: %r", session.connection_id, exc)
+            return
+        session.joined = now
+        if lost or session.rejoin:
+            session.rejoin = False
+            # Its own task: the ledger read must not hold up the other sockets' heartbeats.
+            self.catching_up = asyncio.create_task(self.catch_up(session))
+
+    async def catch_up(self, session: Session) -> None:
+        raise NotImplementedError
 
     async def expire(self) -> None:
         await asyncio.shield(

@@ -24,6 +24,7 @@ class Session:
     last_pong: float = field(default_factory=time.monotonic)
     last_persisted: float = field(default_factory=time.monotonic)
     pinged: bool = False
+    rejoin: bool = False  # a group join failed: join again, then catch up from the ledger
 
     @property
     def group(self) -> str:

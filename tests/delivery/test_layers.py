@@ -1,12 +1,19 @@
-"""`LedgerRedisChannelLayer.group_send_many` against the real Redis: many groups, two calls."""
+"""`LedgerRedisChannelLayer` against the real Redis: many groups in two calls, and sharded over
+two hosts (direct sends, a host that is down, a host that lost its keys)."""
 
 import asyncio
+import uuid
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
-from delivery.fastpath.layers import LedgerRedisChannelLayer
+from delivery.fastpath.fanout import apublish_many
+from delivery.fastpath.frames import group_name
+from delivery.fastpath.layers import MARKER_KEY, LedgerRedisChannelLayer
+from delivery.models import Event, Outcome
 from tests.monitoring.sampling import sample
+from tests.processes import free_port
 
 
 def _layer(**config: object) -> LedgerRedisChannelLayer:
@@ -64,3 +71,70 @@ async def test_an_expired_member_is_not_sent_to():
 async def test_a_bad_group_name_is_refused(name):
     with pytest.raises(TypeError):
         await _layer().group_send_many([(name, {"type": "ledger.events"})])
+
+
+def _two_hosts(second: str | None = None) -> LedgerRedisChannelLayer:
+    """Two shards: two databases of the suite's Redis (distinct hosts as far as the layer's
+    hashing goes), or the first and a host that is down."""
+    base = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"]
+    root = base.rsplit("/", 1)[0]
+    return _layer(hosts=[f"{root}/14", second or f"{root}/15"])
+
+
+async def test_a_direct_send_reaches_the_channel_on_every_shard():
+    """channels_redis 4.3 picked a process-local channel's host from its full name and its
+    receiver from the process's prefix: with two hosts about half of all direct sends landed
+    where nobody read them."""
+    sender, receiver = _two_hosts(), _two_hosts()
+    channels = [await receiver.new_channel() for _ in range(20)]
+    for number, channel in enumerate(channels):
+        await sender.send(channel, {"type": "presence.changed", "n": number})
+    got = [(await asyncio.wait_for(receiver.receive(c), timeout=2))["n"] for c in channels]
+    assert got == list(range(20))
+    await receiver.flush()
+
+
+async def test_a_shard_that_is_down_fails_only_the_groups_on_it():
+    layer = _two_hosts(second=f"redis://127.0.0.1:{free_port()}/0")
+    up = [f"g.up{n}" for n in range(40) if layer.consistent_hash(f"g.up{n}") == 0][:3]
+    down = [f"g.down{n}" for n in range(40) if layer.consistent_hash(f"g.down{n}") == 1][:3]
+    receiver = _layer(hosts=[layer.hosts[0]])  # the live shard alone, to listen on it
+    # General channels whose keys hash to the live host, so each up group is wholly on it.
+    names = (f"listener{n}" for n in range(100))
+    listeners = dict(zip(up, (c for c in names if layer.consistent_hash(c) == 0), strict=False))
+    for group, channel in listeners.items():
+        await receiver.group_add(group, channel)
+    sends = [(group, {"type": "ledger.events", "events": [group]}) for group in [*up, *down]]
+    results = await layer.group_send_many(sends, host_seconds=2)
+    assert [r.failed for r in results] == [False] * 3 + [True] * 3
+    assert [r.channels for r in results[:3]] == [1, 1, 1]
+    for group in up:
+        message = await asyncio.wait_for(receiver.receive(listeners[group]), timeout=2)
+        assert message["events"] == [group]
+    await receiver.flush()
+
+
+async def test_fast_path_outcomes_fail_only_the_threads_on_a_down_shard():
+    layer = _two_hosts(second=f"redis://127.0.0.1:{free_port()}/0")
+    threads = [uuid.uuid4() for _ in range(12)]
+    on_down = [layer.consistent_hash(group_name(t)) == 1 for t in threads]
+    assert any(on_down) and not all(on_down)
+
+    event = Event(seq=1, type="token", payload={}, created_at=timezone.now())  # unsaved
+    outcomes = await apublish_many([(t, [event]) for t in threads], trigger="live", layer=layer)
+    expected = [Outcome.FAILED if down else Outcome.NO_LISTENERS for down in on_down]
+    assert outcomes == expected
+
+
+async def test_a_shard_that_lost_its_keys_is_reported_once():
+    layer = _two_hosts()
+    assert await layer.lost_hosts() == set()
+    other = _two_hosts()  # another process: it keeps its own marker
+    assert await other.lost_hosts() == set()
+    markers = await layer.connection(1).keys(f"{layer.prefix}{MARKER_KEY}.*")
+    assert len(markers) == 2
+    await layer.connection(1).delete(*markers)  # as a restart or a flush does
+    assert await other.lost_hosts() == {1}  # the first to look puts its marker back...
+    assert await layer.lost_hosts() == {1}  # ... and the others still see the loss
+    assert await layer.lost_hosts() == set()
+    await layer.flush()

@@ -23,9 +23,6 @@ from config import balancer
 from tests.faults.stack import TIMINGS
 from tests.processes import ROOT, free_port, stop, subprocess_env, wait_for_port
 
-# Live sockets re-join their group every quarter of this (delivery/wire/heartbeats.py): a shard
-# that comes back empty has every group of its threads back within 2 s, not 30 s.
-GROUP_EXPIRY = "8"
 RECONCILE_TASK = re.compile(r"Task delivery\.tasks\.reconcile\[([0-9a-f-]+)\] (received|succeeded)")
 
 
@@ -60,7 +57,6 @@ class ClusterStack:
             LEDGERLINE_TEST_QUEUE=queue,
             PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
             PGAPPNAME=queue,
-            CHANNELS_GROUP_EXPIRY=GROUP_EXPIRY,
             **TIMINGS,
         )
         self.shards: dict[int, subprocess.Popen] = {}
@@ -156,6 +152,10 @@ class ClusterStack:
     def daphne_ports(self) -> list[int]:
         """Every daphne's port, the killed ones too."""
         return list(self.daphnes)
+
+    def daphne_logs(self) -> list[Path]:
+        """Every daphne's log."""
+        return sorted(self.tmp_path.glob("*-daphne-*.log"))
 
     def daphne_pid(self, port: int) -> int:
         """The pid the ledger records as the `server` of this daphne's connections."""

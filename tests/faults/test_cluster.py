@@ -12,7 +12,7 @@ import pytest
 from channels.layers import channel_layers
 
 from delivery import metrics
-from tests.faults.cluster import GROUP_EXPIRY, ClusterStack, Worker
+from tests.faults.cluster import ClusterStack, Worker
 from tests.faults.placement import (
     busiest,
     clients_of_new_users,
@@ -32,8 +32,7 @@ def cluster(tmp_path, settings):
     on the same shards, in the same order, so its fast path reaches the cluster's daphnes."""
     stack = ClusterStack(tmp_path)
     default = settings.CHANNEL_LAYERS["default"]
-    config = {**default["CONFIG"], "hosts": stack.shard_urls, "prefix": stack.prefix,
-              "group_expiry": int(GROUP_EXPIRY)}  # fmt: skip
+    config = {**default["CONFIG"], "hosts": stack.shard_urls, "prefix": stack.prefix}
     settings.CHANNEL_LAYERS = {"default": {**default, "CONFIG": config}}
     channel_layers.backends = {}
     try:
@@ -87,6 +86,9 @@ async def test_redis_shard_killed_spares_the_other_shard_and_loses_nothing(clust
     # Lose the shard fewer daphne inboxes are on, so some daphnes and groups outlive it.
     lost = min((0, 1), key=lambda shard: list(inboxes.values()).count(shard))
     hit = {t for t in ids if group_shard(t) == lost or inboxes[where[t].pid] == lost}
+    # Sockets whose daphne outlives the shard but whose group was on it: they stay connected,
+    # join again once the shard is back (empty), and fetch what they missed from the ledger.
+    regrouped = {t for t in hit if inboxes[where[t].pid] != lost}
     spared = [c for c in clients if c.thread_id not in hit]
     failed_before = metrics.events_failed.labels(cause="fast_path")._value.get()
     agent = asyncio.create_task(emit_round_robin(ids, events, pause=0.01))
@@ -102,6 +104,8 @@ async def test_redis_shard_killed_spares_the_other_shard_and_loses_nothing(clust
     seconds = await full_delivery(clients, timeout=60)
     failed = metrics.events_failed.labels(cause="fast_path")._value.get() - failed_before
     dead_inboxes = list(inboxes.values()).count(lost)
+    stayed = {c.thread_id for c in clients if c.connects == 1}
+    noticed = [log.read_text().count("lost its groups") for log in cluster.daphne_logs()]
     outcome = await finish(
         clients, figures, seconds=seconds, port=cluster.live_daphne_port(),
         scenario="C2. cluster: one Redis shard SIGKILL",
@@ -110,13 +114,17 @@ async def test_redis_shard_killed_spares_the_other_shard_and_loses_nothing(clust
         f"inbox on it ({dead_inboxes} of 3 daphne inboxes)",
         notes=f"{len(spared)} threads wholly on the other shard rendered through the outage "
         f"without reconnecting; of the {len(hit)} on the lost one, {len(hit - grew)} rendered "
-        f"nothing until it returned, then caught up from the ledger; fast-path sends failed "
-        f"{failed:.0f}",
+        f"nothing until it returned, then caught up from the ledger, {len(regrouped & stayed)} "
+        f"of them without reconnecting (their daphne joined their group again); fast-path "
+        f"sends failed {failed:.0f}",
     )  # fmt: skip
     assert (outcome.lost, outcome.rendered_twice, outcome.undelivered) == (0, 0, 0)
     assert failed > 0  # the outage really hit the fast path
     assert spared, "no thread was on the surviving shard"
     assert all(c.connects == 1 and c.thread_id in grew for c in spared)  # unaffected
+    assert regrouped, "no thread had its group alone on the lost shard"
+    assert regrouped <= stayed  # healed in place: joined again, caught up from the ledger
+    assert sum(noticed) >= 1  # a daphne saw the shard come back empty
 
 
 @contextmanager

@@ -72,7 +72,7 @@ def run_for_message(
 def _answer(run: Run, plan: Plan) -> str:
     if plan.burst is not None:
         return _burst(run, plan, *plan.burst)
-    run.emit("agent_thinking", text=plan.thought)
+    run.emit(EventType.AGENT_THINKING, text=plan.thought)
     run.pause()
     outcomes = [_use_tool(run, call) for call in plan.calls]
     return "\n".join(
@@ -99,7 +99,7 @@ def _burst(run: Run, plan: Plan, count_text: str | None, size_text: str | None) 
         raise RequestRefused(
             "burst_too_large", f"/burst {count} is over the cap of {cap} (LEDGERLINE_BURST_MAX)"
         )
-    run.emit("agent_thinking", text=plan.thought)
+    run.emit(EventType.AGENT_THINKING, text=plan.thought)
     pad = "x" * size
     for first in range(1, count + 1, BURST_CHUNK):
         last = min(count, first + BURST_CHUNK - 1)

@@ -119,7 +119,7 @@ def fold(events: list[Event]) -> list[RunView | Row]:
 
 
 def _apply(run: RunView, type: str, payload: dict[str, Any], seq: int) -> None:
-    if type == "agent_thinking":
+    if type == EventType.AGENT_THINKING:
         run.thinking = str(payload.get("text", ""))
     elif type == EventType.TOOL_EXECUTING:
         card = run.card(str(payload.get("call_id", "")), seq)

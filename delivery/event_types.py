@@ -12,6 +12,7 @@ from enum import StrEnum
 class EventType(StrEnum):
     USER_MESSAGE = "user_message"
     AGENT_STARTED = "agent_started"
+    AGENT_THINKING = "agent_thinking"
     AGENT_COMPLETED = "agent_completed"
     AGENT_FAILED = "agent_failed"
     TOOL_EXECUTING = "tool_executing"

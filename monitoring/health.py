@@ -114,9 +114,9 @@ def health_counts() -> dict[str, int]:
     are counted, not classified, so the cost follows the troubled set, not the ledger."""
     since = timezone.now() - DEGRADED_WINDOW
     alerts = Alert.objects.filter(state__in=ACTIVE_ALERT_STATES).values("thread_id")
-    repairs = DeliveryAttempt.objects.filter(
-        created_at__gte=since, trigger__in=(Trigger.HEAL, Trigger.RETRY)
-    ).values("thread_id")
+    repairs = DeliveryAttempt.objects.filter(created_at__gte=since, trigger__in=REPAIRS).values(
+        "thread_id"
+    )
     troubled = Thread.objects.filter(
         Q(acked_seq__lt=F("last_seq")) | Q(pk__in=alerts) | Q(pk__in=repairs)
     )

@@ -1,8 +1,10 @@
 """Startup verification: the stack is checked by behaviour, end to end, and every run recorded.
 
-`run_verification()` is the one entry point: `manage.py verify_delivery`, the Celery task and
-the console all call it. Each check either returns a detail string or raises; a failed run is
-logged CRITICAL, opens a `verification_failed` alert and makes `/healthz/ready` answer 503.
+`run_verification()` is the entry point for `manage.py verify_delivery` and the Celery task;
+the console records a run first, so its page can show it check by check, and completes it
+with `complete_run()`, the same loop. Each check either returns a detail string or raises; a
+failed run is logged CRITICAL, opens a `verification_failed` alert and makes `/healthz/ready`
+answer 503.
 """
 
 import asyncio

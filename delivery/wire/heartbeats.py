@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 import zlib
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
@@ -141,6 +141,12 @@ class HeartbeatingSocket(SocketBase):
     Mixed into the consumer; the clocks live on its `session`."""
 
     session: Session | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Tasks the heartbeat starts for this socket, held so they are not collected early.
+        self.expiring: asyncio.Task[None] | None = None
+        self.catching_up: asyncio.Task[None] | None = None
 
     async def finish(self, code: int | None, reason: str, *, dead: bool = False) -> None:
         raise NotImplementedError

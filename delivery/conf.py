@@ -24,6 +24,11 @@ def at_least(minimum: float) -> dict[str, float]:
     return {"minimum": minimum}
 
 
+def one_of(*choices: str) -> dict[str, tuple[str, ...]]:
+    """Field metadata: the only values a text setting accepts."""
+    return {"choices": choices}
+
+
 class SettingsBlock(Generic[T]):
     """One app's settings: the dataclass `schema`'s defaults, overridden by `settings.<name>`."""
 
@@ -54,6 +59,8 @@ class SettingsBlock(Generic[T]):
                 found.append(f"unknown key {key!r}{hint}")
             else:
                 found.extend(_value_problems(key, value, field))
+        if not found:  # settings that only make sense together
+            found.extend(getattr(self.schema(**self._overrides()), "together", list)())
         return found
 
     def check(self, app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -81,6 +88,13 @@ class SettingsBlock(Generic[T]):
 
 
 def _value_problems(key: str, value: Any, field: "dataclasses.Field[Any]") -> list[str]:
+    if field.type in (str, "str"):
+        choices = field.metadata.get("choices")
+        if not isinstance(value, str):
+            return [f"{key} must be text, not {value!r}"]
+        if choices is not None and value not in choices:
+            return [f"{key} must be one of {', '.join(map(repr, choices))}, not {value!r}"]
+        return []
     kind: Callable[..., Any] = float if field.type in (float, "float") else int
     allowed = (int, float) if kind is float else (int,)
     if isinstance(value, bool) or not isinstance(value, allowed):
@@ -116,6 +130,20 @@ class DeliverySettings:
     # Per-user budgets, across all of a user's sockets and HTTP calls (docs/security.md).
     messages_per_minute: int = dataclasses.field(default=30, metadata=at_least(1))
     sockets_per_user: int = dataclasses.field(default=20, metadata=at_least(1))
+    # A token a logged-in browser asks for with POST /api/tokens, for a frontend served apart.
+    session_token_ttl: int = dataclasses.field(default=900, metadata=at_least(1))
+    # JWT mode (docs/integrate.md): an identity provider's tokens open sockets and call the
+    # API; `sub` is the username. Off while JWT_ALGORITHM is "".
+    jwt_algorithm: str = dataclasses.field(default="", metadata=one_of("", "HS256", "RS256"))
+    jwt_key: str = ""  # the HS256 secret, or the RS256 public key (PEM)
+    jwt_audience: str = ""  # `aud` must name it
+    jwt_issuer: str = ""  # `iss` must be it, when set
+    jwt_leeway: float = dataclasses.field(default=30.0, metadata=at_least(0))
+
+    def together(self) -> list[str]:
+        if self.jwt_algorithm and not (self.jwt_key and self.jwt_audience):
+            return ["JWT_ALGORITHM needs JWT_KEY and JWT_AUDIENCE"]
+        return []
 
 
 current = SettingsBlock("LEDGERLINE", DeliverySettings, "delivery.E001")

@@ -216,6 +216,14 @@ LEDGERLINE = {
     # Per-user budgets: messages a minute, and open sockets, across every transport.
     "MESSAGES_PER_MINUTE": env.int("LEDGERLINE_MESSAGES_PER_MINUTE", default=30),
     "SOCKETS_PER_USER": env.int("LEDGERLINE_SOCKETS_PER_USER", default=20),
+    # POST /api/tokens: short-lived tokens for a frontend served from elsewhere.
+    "SESSION_TOKEN_TTL": env.int("LEDGERLINE_SESSION_TOKEN_TTL", default=900),
+    # JWT mode, off unless an algorithm is set: HS256 with a shared secret, or RS256 with the
+    # identity provider's public key (PEM). `aud` must name the audience, `sub` a username.
+    "JWT_ALGORITHM": env.str("LEDGERLINE_JWT_ALGORITHM", default=""),
+    "JWT_KEY": env.str("LEDGERLINE_JWT_KEY", default="", multiline=True),
+    "JWT_AUDIENCE": env.str("LEDGERLINE_JWT_AUDIENCE", default=""),
+    "JWT_ISSUER": env.str("LEDGERLINE_JWT_ISSUER", default=""),
 }
 # Monitoring (monitoring/conf.py): the scheduled canary, and how long a verification check may take.
 LEDGERLINE_MONITORING = {

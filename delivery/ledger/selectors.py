@@ -31,6 +31,17 @@ def thread_for_user(*, thread_id: uuid.UUID | str, user: AbstractBaseUser) -> Th
         raise ThreadNotFound(f"thread {thread_id} not found") from None
 
 
+def thread_for_reader(*, thread_id: uuid.UUID | str, user: AbstractBaseUser | None) -> Thread:
+    """The thread for its owner, or for a service (`user` None: a `read` API key), which
+    owns no thread and reads any."""
+    if user is not None:
+        return thread_for_user(thread_id=thread_id, user=user)
+    try:
+        return Thread.objects.get(pk=thread_id)
+    except (Thread.DoesNotExist, ValueError):
+        raise ThreadNotFound(f"thread {thread_id} not found") from None
+
+
 def threads_of(*, user: AbstractBaseUser) -> QuerySet[Thread]:
     return Thread.objects.filter(owner_id=user.pk).order_by("-created_at")
 

@@ -8,6 +8,7 @@ Errors are JSON: `{"error": code, "detail": text}` with a matching status.
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -17,11 +18,14 @@ from ninja import Router
 
 from delivery import conf
 from delivery.fastpath.frames import event_frame
-from delivery.ledger import progress, selectors, services
+from delivery.ledger import budgets, progress, selectors, services
 from delivery.ledger.progress import Progress
-from delivery.wire import resync
+from delivery.models import ApiKey, KeyScope
+from delivery.text import storable
+from delivery.wire import resync, tokens
 from delivery.wire.http import ApiError, client_user, int_field, json_body
 from delivery.wire.protocol import FrameError, parse_message, parse_seq, parse_title
+from delivery.wire.publishing import ServiceKey
 from delivery.wire.schemas import (
     Acked,
     AckIn,
@@ -32,10 +36,13 @@ from delivery.wire.schemas import (
     ThreadList,
     ThreadOut,
     TitleIn,
+    TokenIn,
+    TokenOut,
     body,
 )
 
 MAX_PAGE = 500
+TOKENS_PER_MINUTE = 30  # a frontend asks for one per page load or refresh, not per request
 LONG_POLL_STEP = 0.5
 router = Router(auth=client_user, tags=["clients"])
 ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 413: Error, 429: Error}
@@ -112,6 +119,28 @@ def messages(request: HttpRequest, thread_id: uuid.UUID) -> HttpResponse:
     return JsonResponse(answer, status=201 if created else 200)
 
 
+@router.post(
+    "tokens",
+    response={201: TokenOut, **ERRORS},
+    summary="A short-lived token for this logged-in session, for a frontend served apart",
+    openapi_extra=body(TokenIn),
+)
+def issue_token(request: HttpRequest) -> HttpResponse:
+    """Only a browser session (with its CSRF token) is issued one: a token that could mint
+    tokens would never expire. It lives SESSION_TOKEN_TTL seconds and is revocable."""
+    if "Authorization" in request.headers:
+        raise ApiError(403, "session_required", "tokens are issued to a logged-in session")
+    user = request.auth  # type: ignore[attr-defined]
+    label = json_body(request).get("label", "")
+    if not isinstance(label, str) or len(label) > 100 or not storable(label):
+        raise ApiError(400, "invalid_field", "'label' must be text of at most 100 characters")
+    budgets.take(subject=f"user:{user.pk}", budget="tokens", limit=TOKENS_PER_MINUTE, window=60)
+    ttl = conf.current().session_token_ttl
+    token = tokens.issue_token(user=user, label=label or "session token", ttl=ttl)
+    expires_at = timezone.now() + timedelta(seconds=ttl)
+    return JsonResponse({"token": token, "expires_at": expires_at.isoformat()}, status=201)
+
+
 def _open_poll(user: Any, thread_id: uuid.UUID, after: int) -> uuid.UUID:
     """Check ownership, then open (or keep alive) the thread's long-poll session."""
     thread = selectors.thread_for_user(thread_id=thread_id, user=user)
@@ -141,8 +170,9 @@ def _page(
 
 def _history(user: Any, thread_id: uuid.UUID, before: int, limit: int) -> dict[str, Any]:
     """A page back through the thread, newest first. A read only: nothing is recorded as
-    sent, since a client acks only what its socket or long poll carried."""
-    thread = selectors.thread_for_user(thread_id=thread_id, user=user)
+    sent, since a client acks only what its socket or long poll carried. `user` None is a
+    service's `read` key, which may page any thread."""
+    thread = selectors.thread_for_reader(thread_id=thread_id, user=user)
     since = thread.created_at
     page = selectors.events_before(thread_id=thread.id, before=before, limit=limit, since=since)
     return {
@@ -161,6 +191,9 @@ async def _read(request: HttpRequest, user: Any, thread_id: uuid.UUID) -> dict[s
             raise ApiError(400, "invalid_field", "'before' takes neither 'after' nor 'wait'")
         before = int_field(query.get("before"), "before")
         return await database_sync_to_async(_history)(user, thread_id, before, limit)
+    if user is None:
+        # Following a thread forward is delivery: it records sends the owner then acks.
+        raise ApiError(400, "invalid_field", "an API key reads history: use ?before=N")
     after = int_field(query.get("after"), "after", default=0)
     wait = min(
         float(int_field(query.get("wait"), "wait", default=0)), conf.current().long_poll_seconds
@@ -170,7 +203,8 @@ async def _read(request: HttpRequest, user: Any, thread_id: uuid.UUID) -> dict[s
 
 @router.get(
     "threads/{uuid:thread_id}/events",
-    response={200: Page, 400: Error, 401: Error, 404: Error},
+    auth=[ServiceKey(KeyScope.READ), client_user],
+    response={200: Page, 400: Error, 401: Error, 404: Error, 429: Error},
     summary="Events after ?after=N (waiting up to ?wait= s), or history before ?before=N",
 )
 async def events(
@@ -182,8 +216,11 @@ async def events(
     limit: str | None = None,
 ) -> HttpResponse:
     """Events after `after`, waiting up to `wait` seconds for one (a long poll), or a page
-    of history before `before`, newest first. The numbers are read as the socket reads them."""
-    return JsonResponse(await _read(request, request.auth, thread_id))  # type: ignore[attr-defined]
+    of history before `before`, newest first. The numbers are read as the socket reads them.
+    A `read` API key pages any thread's history."""
+    reader = request.auth  # type: ignore[attr-defined]
+    user = None if isinstance(reader, ApiKey) else reader
+    return JsonResponse(await _read(request, user, thread_id))
 
 
 async def _long_poll(

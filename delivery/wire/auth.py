@@ -1,4 +1,5 @@
-"""WebSocket authentication: the session cookie for browsers, `?token=` for programs."""
+"""WebSocket authentication: the session cookie for browsers, `?token=` for programs (one of
+our tokens, or in JWT mode the identity provider's)."""
 
 import logging
 from typing import Any
@@ -12,7 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from delivery.exceptions import InvalidToken
 from delivery.wire.revocation import Credential
-from delivery.wire.tokens import token_record
+from delivery.wire.tokens import bearer
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +31,7 @@ def credential_of(scope: dict[str, Any]) -> Credential:
     return Credential.session(getattr(session, "session_key", None))
 
 
-@database_sync_to_async
-def _token_record(token: str) -> Any:
-    return token_record(token)
+_bearer = database_sync_to_async(bearer)
 
 
 class TokenAuthMiddleware:
@@ -56,9 +55,8 @@ class TokenAuthMiddleware:
             return scope
         scope = dict(scope)
         try:
-            record = await _token_record(tokens[0])
-            scope["user"] = record.user
-            scope["credential"] = Credential.token(record.pk)
+            who = await _bearer(tokens[0])
+            scope["user"], scope["credential"] = who.user, who.credential
         except InvalidToken as exc:
             scope["user"] = AnonymousUser()
             scope["auth_error"] = str(exc)

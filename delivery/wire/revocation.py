@@ -37,8 +37,8 @@ class Credential:
     """What a socket was opened with: a token or a session; in an announcement, `user`
     stands for every credential of the user."""
 
-    kind: str  # "token", "session" or "user"
-    key: str = ""
+    kind: str  # "token", "session", "jwt" or "user"
+    key: str = ""  # the token's id, the session key, or the JWT's expiry (epoch seconds)
 
     @classmethod
     def token(cls, token_id: uuid.UUID) -> "Credential":
@@ -48,9 +48,16 @@ class Credential:
     def session(cls, session_key: str | None) -> "Credential":
         return cls("session", session_key or "")
 
+    @classmethod
+    def jwt(cls, expires: int) -> "Credential":
+        return cls("jwt", str(expires))
+
     def covers(self, other: "Credential") -> bool:
-        """Whether revoking `self` revokes a socket opened with `other`."""
-        return self.kind == "user" or (self.kind, self.key) == (other.kind, other.key)
+        """Whether revoking `self` revokes a socket opened with `other` (`jwt` with no key:
+        every JWT of the user)."""
+        if self.kind == "user" or (self.kind, self.key) == (other.kind, other.key):
+            return True
+        return self.kind == other.kind == "jwt" and not self.key
 
 
 def announce(*, user_id: int, credential: Credential, reason: str = "credential revoked") -> None:
@@ -108,4 +115,5 @@ def revoked_among(held: Sequence[tuple[int, Credential]]) -> set[int]:
         if user_id in inactive
         or (credential.kind == "token" and credential.key in dead_tokens)
         or (credential.kind == "session" and credential.key not in live_keys)
+        or (credential.kind == "jwt" and int(credential.key) <= now.timestamp())
     }

@@ -68,6 +68,15 @@ class MessageOut(Schema):
     created: bool = Field(description="false when client_id repeated an earlier message")
 
 
+class TokenIn(Schema):
+    label: str = Field(default="", max_length=100, description="shown to operators")
+
+
+class TokenOut(Schema):
+    token: str = Field(description="send as `?token=` on the socket or `Authorization: Bearer`")
+    expires_at: datetime
+
+
 class Error(Schema):
     error: str
     detail: str

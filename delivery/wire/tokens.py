@@ -1,7 +1,10 @@
-"""Signed, expiring, revocable API tokens for programmatic clients."""
+"""Signed, expiring, revocable API tokens for programmatic clients, and `bearer()`: the user
+and credential behind any bearer token a client sends (ours, or in JWT mode a provider's)."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
@@ -11,7 +14,7 @@ from django.utils import timezone
 from delivery import conf
 from delivery.exceptions import InvalidToken
 from delivery.models import AccessToken
-from delivery.wire import revocation
+from delivery.wire import jwts, revocation
 from delivery.wire.revocation import Credential
 
 _SALT = "ledgerline.access-token"
@@ -47,6 +50,9 @@ def revoke_tokens(*, user: User) -> int:
     live.update(revoked_at=timezone.now())
     for token_id in ids:
         revocation.announce(user_id=user.pk, credential=Credential.token(token_id))
+    # Sockets opened with the identity provider's tokens close too; the provider decides
+    # whether the user may sign in again (deactivate the user to keep them out).
+    revocation.announce(user_id=user.pk, credential=Credential("jwt"))
     return len(ids)
 
 
@@ -64,6 +70,23 @@ def token_record(token: str) -> AccessToken:
     return record
 
 
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    user: Any
+    credential: Credential
+
+
+def bearer(token: str) -> Bearer:
+    """Who a bearer token stands for, and the credential their sockets hold, or
+    `InvalidToken`: an identity provider's JWT (JWT mode), else one of our signed tokens."""
+    if jwts.looks_like_jwt(token):
+        user, expires = jwts.verify(token)
+        return Bearer(user, Credential.jwt(expires))
+    record = token_record(token)
+    return Bearer(record.user, Credential.token(record.pk))
+
+
 def user_for_token(token: str) -> AbstractBaseUser:
-    """The active user a token belongs to, or `InvalidToken`."""
-    return token_record(token).user
+    """The active user a bearer token stands for, or `InvalidToken`."""
+    user: AbstractBaseUser = bearer(token).user
+    return user

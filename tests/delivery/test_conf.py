@@ -35,6 +35,9 @@ def test_a_misspelt_key_fails_the_check_with_a_suggestion(settings):
         ("RETRY_BUDGET", 2.5, "RETRY_BUDGET must be a number (int)"),
         ("ACK_DEADLINE", "8", "ACK_DEADLINE must be a number (float)"),
         ("MAX_FRAME_BYTES", True, "MAX_FRAME_BYTES must be a number (int)"),
+        ("JWT_ALGORITHM", "HS512", "JWT_ALGORITHM must be one of '', 'HS256', 'RS256'"),
+        ("JWT_AUDIENCE", 7, "JWT_AUDIENCE must be text"),
+        ("JWT_ALGORITHM", "HS256", "JWT_ALGORITHM needs JWT_KEY and JWT_AUDIENCE"),
     ],
 )
 def test_a_bad_value_fails_the_check(settings, key, value, problem):

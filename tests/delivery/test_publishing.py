@@ -154,6 +154,26 @@ def test_presence_lists_live_connections_to_the_owner_and_a_read_key(client, thr
     assert live["transport"] == "websocket" and live["since"] and live["last_pong"]
 
 
+def test_a_read_key_pages_any_threads_history_and_nothing_more(client, thread, publisher_key):
+    steps = [{"type": "step", "payload": {"n": n}} for n in range(5)]
+    post(client, f"/api/v1/threads/{thread.id}/events/batch", {"events": steps}, **publisher_key)
+    _, reader = create_api_key(name="reader", scopes=["read"])
+    as_reader = {"HTTP_AUTHORIZATION": f"Bearer {reader}"}
+    url = f"/api/threads/{thread.id}/events"
+
+    page = client.get(f"{url}?before=6&limit=3", **as_reader)
+
+    assert page.status_code == 200
+    assert [e["seq"] for e in page.json()["events"]] == [5, 4, 3]
+    following = client.get(f"{url}?after=0", **as_reader)  # delivery is the owner's
+    assert following.status_code == 400 and "before" in following.json()["detail"]
+    assert client.get(f"{url}?before=6", **publisher_key).status_code == 401  # no read scope
+    unknown = "/api/threads/00000000-0000-0000-0000-000000000000/events?before=1"
+    assert client.get(unknown, **as_reader).status_code == 404
+    assert client.post(f"/api/threads/{thread.id}/messages", {"text": "hi", "client_id": "k"},
+                       content_type="application/json", **as_reader).status_code == 401  # fmt: skip
+
+
 def test_presence_of_another_users_thread_is_404(client, thread, other_user):
     response = client.get(f"/api/threads/{thread.id}/presence",
                           HTTP_AUTHORIZATION=f"Bearer {issue_token(user=other_user)}")  # fmt: skip

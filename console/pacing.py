@@ -19,7 +19,7 @@ from console.models import PacedReplay, PacedState
 from console.recovery import ScopedPlan, attach_statuses, online, parse_states, state_of
 from delivery.models import Event, ReplayRequest, ReplayState
 from delivery.repair import replay
-from delivery.text import PROBLEM, storable
+from delivery.text import storable, unstorable
 
 WAVE_EVENTS = 200
 WAVE_PAUSE = 2.0
@@ -50,7 +50,7 @@ def request_paced(*, scoped: ScopedPlan, actor: User, reason: str, ticket: str =
     if not reason:
         raise ReplayRefused("a replay needs a reason")
     if not (storable(reason) and storable(ticket)):
-        raise ReplayRefused(f"the reason or ticket {PROBLEM}")
+        raise unstorable(ReplayRefused, "the reason or ticket")
     plan = scoped.plan
     return PacedReplay.objects.create(
         actor=actor,

@@ -15,6 +15,7 @@ from console.search import ThreadFilter
 from delivery.ledger.selectors import EventState
 from delivery.models import ReplayScope, Thread
 from delivery.repair import replay
+from delivery.text import CODE
 
 SEARCH_DEFAULT = (EventState.UNDELIVERED,)
 
@@ -56,7 +57,9 @@ def plan_from(params: Mapping[str, str]) -> recovery.ScopedPlan:
         try:
             flt = ThreadFilter.from_params(params)
         except BadFilter as exc:
-            raise ReplayRefused(str(exc)) from None
+            refused = ReplayRefused(str(exc))
+            refused.code = exc.code if exc.code == CODE else refused.code
+            raise refused from None
         if flt.is_empty:
             raise ReplayRefused("a bulk replay needs a search filter")
         return recovery.plan_search(flt, _states(params, SEARCH_DEFAULT))

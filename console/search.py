@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from console.exceptions import BadFilter
 from delivery.models import Event, Thread
-from delivery.text import PROBLEM, storable
+from delivery.text import storable, unstorable
 from monitoring.health import Health, HealthFlags, threads_with_health
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def parse_time(value: str, name: str) -> datetime | None:
 def _text(params: Mapping[str, str], name: str, limit: int) -> str:
     value = params.get(name, "").strip()[:limit]
     if not storable(value):
-        raise BadFilter(f"the {name} {PROBLEM}")
+        raise unstorable(BadFilter, f"the {name}")
     return value
 
 

@@ -35,7 +35,9 @@ def _replay_refusals() -> Iterator[None]:
     try:
         yield
     except ReplayError as exc:
-        raise ReplayRefused(str(exc)) from exc
+        refused = ReplayRefused(str(exc))
+        refused.code = exc.code
+        raise refused from exc
 
 
 def plan_replay(*, scope: Mapping[str, str]) -> ScopedPlan:

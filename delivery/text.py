@@ -6,10 +6,21 @@ reach the database as an error; each interface refuses it up front as `invalid_f
 """
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 PROBLEM = "contains a NUL character or an unpaired surrogate, which cannot be stored"
+CODE = "invalid_field"  # what every entrance answers, whatever its other errors are called
+
+E = TypeVar("E", bound=Exception)
+
+
+def unstorable(error: type[E], what: str) -> E:
+    """An `error` saying `what` cannot be stored, with the code every entrance answers it
+    with (`CODE`): the API, the console and the socket alike."""
+    refused = error(f"{what} {PROBLEM}")
+    refused.code = CODE  # type: ignore[attr-defined]
+    return refused
 
 
 def storable(text: str) -> bool:

@@ -17,7 +17,7 @@ from delivery import conf
 from delivery.exceptions import InvalidEvent, ThreadNotFound
 from delivery.ledger.statements import execute_bound
 from delivery.models import Event, Thread
-from delivery.text import PROBLEM, payload_storable
+from delivery.text import payload_storable, unstorable
 
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 EventSpec = tuple[str, dict[str, Any] | None]
@@ -149,6 +149,6 @@ def validated(items: Sequence[EventSpec]) -> list[Spec]:
                 f"payload of {type!r} is {len(encoded)} bytes; the limit is {max_bytes}"
             )
         if not payload_storable(payload, encoded):
-            raise InvalidEvent(f"payload of {type!r} {PROBLEM}")
+            raise unstorable(InvalidEvent, f"payload of {type!r}")
         specs.append((str(type), payload, encoded))  # a StrEnum member is stored as its value
     return specs

@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import connection as db
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from delivery import metrics
+from delivery.exceptions import RateLimited
 from delivery.fastpath.fanout import GroupSend
 from delivery.models import (
     Connection,
@@ -24,6 +26,7 @@ from delivery.models import (
 )
 
 SERVER_NAME = socket.gethostname()[:60]
+SOCKETS_LOCK = 1702  # pg_advisory_xact_lock(namespace, user id) around the sockets budget
 
 
 def open_connection(
@@ -33,15 +36,28 @@ def open_connection(
     channel_name: str = "",
     resumed_from: int | None,
     transport: str = Transport.WEBSOCKET,
+    sockets_limit: int | None = None,
 ) -> Connection:
-    return Connection.objects.create(
-        thread_id=thread_id,
-        user_id=user_id,
-        channel_name=channel_name,
-        resumed_from=resumed_from,
-        transport=transport,
-        server=f"{SERVER_NAME}:{os.getpid()}",
-    )
+    """Record a connection. With `sockets_limit`, a WebSocket is recorded only while the user
+    has fewer open (`RateLimited` otherwise): counted and inserted under a per-user advisory
+    lock, so handshakes arriving together on several processes cannot all slip under it."""
+    with transaction.atomic():
+        if sockets_limit is not None:
+            with db.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SOCKETS_LOCK, user_id])
+            if live_sockets(user_id=user_id) >= sockets_limit:
+                raise RateLimited(
+                    f"over the limit of {sockets_limit} open sockets; close one first",
+                    retry_after=1,
+                )
+        return Connection.objects.create(
+            thread_id=thread_id,
+            user_id=user_id,
+            channel_name=channel_name,
+            resumed_from=resumed_from,
+            transport=transport,
+            server=f"{SERVER_NAME}:{os.getpid()}",
+        )
 
 
 def poll_session(*, thread_id: uuid.UUID, user_id: int, after: int) -> Connection:

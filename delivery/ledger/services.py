@@ -20,7 +20,7 @@ from delivery.ledger import append, budgets
 from delivery.ledger.append import EventSpec
 from delivery.ledger.progress import record_group_sends
 from delivery.models import ApiKey, Event, Outcome, Publication, Thread, Trigger
-from delivery.text import PROBLEM, storable
+from delivery.text import storable, unstorable
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def publish(
 def create_thread(*, owner: User, title: str = "") -> Thread:
     """A new thread of `owner`'s. Raises `InvalidEvent` for a title the ledger cannot store."""
     if not storable(title):
-        raise InvalidEvent(f"the title {PROBLEM}")
+        raise unstorable(InvalidEvent, "the title")
     return Thread.objects.create(owner=owner, title=title[:200])
 
 

@@ -51,7 +51,7 @@ from delivery.repair.replay_plans import (  # noqa: F401  (the replay API: plan,
     plan_unacked,
     plan_undelivered,
 )
-from delivery.text import PROBLEM, storable
+from delivery.text import storable, unstorable
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def request_replay(
     if not reason:
         raise ReplayError("a replay needs a reason")
     if not (storable(reason) and storable(ticket)):
-        raise ReplayError(f"the reason or ticket {PROBLEM}")
+        raise unstorable(ReplayError, "the reason or ticket")
     if not plan.events:
         raise ReplayError("nothing to replay: the plan is empty")
     with transaction.atomic():

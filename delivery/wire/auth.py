@@ -57,6 +57,7 @@ class TokenAuthMiddleware:
         try:
             who = await _bearer(tokens[0])
             scope["user"], scope["credential"] = who.user, who.credential
+            scope["credential_expires_at"] = who.expires_at
         except InvalidToken as exc:
             scope["user"] = AnonymousUser()
             scope["auth_error"] = str(exc)

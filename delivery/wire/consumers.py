@@ -18,7 +18,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from delivery import conf, metrics
-from delivery.exceptions import DeliveryError, ThreadNotFound
+from delivery.exceptions import DeliveryError, RateLimited, ThreadNotFound
 from delivery.fastpath.frames import group_name
 from delivery.fastpath.layers import OUTAGES
 from delivery.models import Thread, Trigger
@@ -117,11 +117,10 @@ class ThreadConsumer(
             return await self.refuse(CloseCode.BAD_REQUEST, exc.code, exc.detail)
         except ThreadNotFound:
             return await self.refuse(CloseCode.FORBIDDEN, "forbidden", "not your thread")
-        limit = conf.current().sockets_per_user
-        if await ledger_io.live_sockets(user_id=user.pk) >= limit:
-            detail = f"over the limit of {limit} open sockets; close one first"
-            return await self.refuse(CloseCode.FLOODING, "rate_limited", detail)
-        await self.join(thread, user.pk, after)
+        try:
+            await self.join(thread, user.pk, after)
+        except RateLimited as exc:  # SOCKETS_PER_USER, counted as the row is written
+            await self.refuse(CloseCode.FLOODING, exc.code, str(exc))
 
     async def join(self, thread: Thread, user_id: int, after: int | None) -> None:
         groups = (group_name(thread.id), user_group(user_id))  # revocations reach the latter
@@ -135,6 +134,7 @@ class ThreadConsumer(
                 user_id=user_id,
                 channel_name=self.channel_name,
                 resumed_from=resume_from,
+                sockets_limit=conf.current().sockets_per_user,
             )
         except Exception:
             # A channel left in the group would fill up and read as a drop on every send.
@@ -148,6 +148,7 @@ class ThreadConsumer(
         await self.send_json({"type": "hello", **hello})
         await self.resume(self.session, resume_from, last, first_retained)
         heartbeats().add(self)
+        self.close_at_expiry(self.scope.get("credential_expires_at"))
         self.wants_presence = wants_presence(self.scope)
         await self.announce_presence(self.session, "join")
 
@@ -257,6 +258,7 @@ class ThreadConsumer(
         if session is None:
             return
         heartbeats().discard(self)
+        self.forget_expiry()
         metrics.live_connections.dec()
         await session.progress.close()
         try:

@@ -1,10 +1,13 @@
 """The socket's side of revocation: a socket whose credential no longer holds closes with 4401.
 
-Announcements arrive on the user's group (`auth.revoked`, delivery/wire/revocation.py); the
-heartbeat closes an expired token's socket and, once per ping interval, rechecks every open
-socket's credential against the database in one batch (`recheck`).
+Announcements arrive on the user's group (`auth.revoked`, delivery/wire/revocation.py); a
+token's socket closes when the token expires, on a timer set at connect; and the heartbeat,
+once per ping interval, rechecks every open socket's credential against the database in one
+batch (`recheck`), the backstop for whatever was never announced.
 """
 
+import asyncio
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,27 @@ else:
 
 class RevocableSocket(SocketBase):
     session: Session | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.expiry: asyncio.TimerHandle | None = None
+        self.expired: asyncio.Task[None] | None = None
+
+    def close_at_expiry(self, expires_at: float | None) -> None:
+        """Close with 4401 the moment the socket's token runs out (epoch seconds; None for a
+        session, whose expiry the recheck covers). `forget_expiry` on close."""
+        if expires_at is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.expiry = loop.call_later(max(0.0, expires_at - time.time()), self._expire_token)
+
+    def _expire_token(self) -> None:
+        self.expired = asyncio.ensure_future(self.revoke("token expired"))
+
+    def forget_expiry(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()  # a 30-day timer would keep the closed socket alive
+            self.expiry = None
 
     async def finish(self, code: int | None, reason: str, *, dead: bool = False) -> None:
         raise NotImplementedError

@@ -22,7 +22,8 @@ def looks_like_jwt(token: str) -> bool:
 
 
 def verify(token: str) -> tuple[Any, int]:
-    """The active user a JWT names and when it expires (epoch seconds), or `InvalidToken`."""
+    """The active user a JWT names and when it stops being accepted (`exp` plus the leeway,
+    epoch seconds), or `InvalidToken`."""
     settings = conf.current()
     if not settings.jwt_algorithm:
         raise InvalidToken("token is invalid or expired")  # JWT mode is off
@@ -44,4 +45,4 @@ def verify(token: str) -> tuple[Any, int]:
         raise InvalidToken("token names no user")
     if not user.is_active:
         raise InvalidToken("token user is inactive")
-    return user, int(claims["exp"])
+    return user, int(claims["exp"]) + int(settings.jwt_leeway)

@@ -12,7 +12,6 @@ thread_for_user = database_sync_to_async(selectors.thread_for_user)
 open_connection = database_sync_to_async(progress.open_connection)
 close_connection = database_sync_to_async(progress.close_connection)
 sent_watermark = database_sync_to_async(progress.sent_watermark)
-live_sockets = database_sync_to_async(progress.live_sockets)
 post_message = database_sync_to_async(services.post_message)
 
 

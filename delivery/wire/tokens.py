@@ -74,6 +74,7 @@ def token_record(token: str) -> AccessToken:
 class Bearer:
     user: Any
     credential: Credential
+    expires_at: float  # epoch seconds
 
 
 def bearer(token: str) -> Bearer:
@@ -81,9 +82,9 @@ def bearer(token: str) -> Bearer:
     `InvalidToken`: an identity provider's JWT (JWT mode), else one of our signed tokens."""
     if jwts.looks_like_jwt(token):
         user, expires = jwts.verify(token)
-        return Bearer(user, Credential.jwt(expires))
+        return Bearer(user, Credential.jwt(expires), expires)
     record = token_record(token)
-    return Bearer(record.user, Credential.token(record.pk))
+    return Bearer(record.user, Credential.token(record.pk), record.expires_at.timestamp())
 
 
 def user_for_token(token: str) -> AbstractBaseUser:

@@ -4,6 +4,7 @@ credential is taken away, and the socket must close with 4401 and post nothing m
 import asyncio
 import contextlib
 import time
+from datetime import timedelta
 
 import pytest
 from django.test import Client
@@ -108,12 +109,28 @@ async def test_a_revocation_written_straight_to_the_database_is_caught(thread, u
     await _closed_with_4401(ws, timeout=3.0)
 
 
-async def test_an_expired_token_closes_its_socket(thread, user, settings):
-    settings.LEDGERLINE = {**settings.LEDGERLINE, "PING_INTERVAL": 0.5, "PING_TIMEOUT": 5.0}
+async def test_an_expired_token_closes_its_socket_when_it_expires(thread, user, settings):
+    """At the default ping interval (5 s): the close comes from the socket's own timer."""
+    settings.LEDGERLINE = {**settings.LEDGERLINE, "PING_INTERVAL": 5.0, "PING_TIMEOUT": 12.0}
     token = await db(issue_token)(user=user, ttl=2)
     ws, _ = await connect(thread, user, token=token)
+    expires_at = (await db(AccessToken.objects.get)()).expires_at
 
-    await _closed_with_4401(ws, timeout=4.0)
+    error = await _closed_with_4401(ws, timeout=4.0)
+
+    assert "expired" in error.get("text", "")
+    assert timezone.now() - expires_at < timedelta(seconds=1)
+
+
+async def test_an_expired_token_is_caught_by_the_recheck_too(thread, user, settings):
+    """The backstop alone: a token whose expiry was moved forward in the database."""
+    settings.LEDGERLINE = {**settings.LEDGERLINE, "PING_INTERVAL": 0.5, "PING_TIMEOUT": 5.0}
+    token = await db(issue_token)(user=user, ttl=3600)
+    ws, _ = await connect(thread, user, token=token)
+
+    await db(AccessToken.objects.update)(expires_at=timezone.now())
+
+    await _closed_with_4401(ws, timeout=3.0)
 
 
 def test_a_long_poll_with_a_revoked_token_gets_401(client, thread, user):

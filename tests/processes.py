@@ -91,7 +91,8 @@ def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:
             "-l",
             "info",
             "-Q",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
+            # A worker given a queue of its own serves only the processes given the same one.
+            env.get("LEDGERLINE_TEST_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE),
             "--pool",
             "threads",
             "--concurrency",

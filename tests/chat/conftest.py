@@ -2,11 +2,17 @@
 steps, so a test can act mid-run, and a Playwright page on Debian's chromium."""
 
 import pytest
+from django.conf import settings
 
 from tests.chat.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.processes import free_port, start_celery_worker, start_daphne, stop
 
-STEP_DELAY = {"LEDGERLINE_AGENT_STEP_DELAY": "0.8"}
+# A queue of their own: the session's worker (no pauses) must not answer these messages, or
+# a run would finish before a test could see it mid-way.
+STEP_DELAY = {
+    "LEDGERLINE_AGENT_STEP_DELAY": "0.8",
+    "LEDGERLINE_TEST_QUEUE": f"{settings.TEST_RUN}-chat",
+}
 
 
 @pytest.fixture(scope="module")

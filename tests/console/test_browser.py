@@ -239,3 +239,13 @@ def tour_the_rest(page: Page, base: str, thread) -> None:
     expect(ours).to_contain_text("last heartbeat")
     expect(ours).not_to_contain_text("last heartbeat never")
     snap(page, "workers")
+    page.goto(f"{base}/console/api-keys/")
+    page.fill("#key-name", "billing-service")
+    page.click("text=Create key")
+    expect(page.locator("code.secret")).to_contain_text("llk_")  # shown once, here
+    snap(page, "api-keys-created")
+    page.goto(f"{base}/console/api-keys/")
+    expect(page.locator("code.secret")).to_have_count(0)  # and never again
+    page.locator("button", has_text="Revoke").first.click()
+    expect(page.locator("tbody tr").first).to_contain_text("revoked")
+    snap(page, "api-keys")

@@ -140,7 +140,11 @@ def start_verification() -> VerificationRun:
     return run
 
 
-KEY_SCOPES = KeyScope.choices
+# What each scope lets a service do, as the keys page offers them.
+KEY_SCOPES = [
+    (KeyScope.PUBLISH.value, "publish events to any thread"),
+    (KeyScope.READ.value, "page any thread's history and see its presence"),
+]
 
 
 def create_api_key(

@@ -9,7 +9,7 @@ from delivery.models.ledger import Thread
 
 class KeyScope(models.TextChoices):
     PUBLISH = "publish"  # emit events to any thread
-    READ = "read"  # read any thread's events and presence
+    READ = "read"  # page any thread's history (before=) and read its presence
 
 
 class ApiKey(models.Model):

@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument(
             "--scope", action="append", choices=KeyScope.values, required=True,
-            help="publish (emit to any thread) or read (any thread's events and presence); "
+            help="publish (emit to any thread) or read (any thread's history and presence); "
             "repeat for both",
         )  # fmt: skip
         parser.add_argument("--per-minute", type=int, default=600, help="requests a minute")

@@ -72,10 +72,15 @@ def fast_timings(settings):
     return apply
 
 
-@pytest.fixture
-def without_agent():
-    """No agent answers posted messages: a test of the user's turn alone does not race the
-    session's Celery worker, which would otherwise start a run for it."""
+@pytest.fixture(autouse=True)
+def without_agent(request):
+    """No agent answers a message posted in this process unless the test is marked `agent`:
+    a test of the user's turn alone must not race the session's Celery worker (started by an
+    earlier test, in any order), which would start a run and add its events. Servers a test
+    starts (daphne, workers) have the agent as always."""
+    if request.node.get_closest_marker("agent"):
+        yield
+        return
     from agent.signals import start_run
     from delivery.signals import message_posted
 

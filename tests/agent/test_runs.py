@@ -100,6 +100,7 @@ def test_knowledge_answers_about_ledgerline(thread):
     assert "?after=" in events[-1].payload["answer"]
 
 
+@pytest.mark.agent
 def test_a_new_message_starts_one_run_and_a_resend_starts_none(
     thread, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -113,6 +114,7 @@ def test_a_new_message_starts_one_run_and_a_resend_starts_none(
     assert started == [(str(thread.id), str(event.event_id), "what is 2+2", thread.owner_id)]
 
 
+@pytest.mark.agent
 def test_a_run_that_cannot_be_enqueued_is_closed_visibly(
     thread, monkeypatch, django_capture_on_commit_callbacks
 ):

@@ -53,14 +53,17 @@ async def screenshot(page, name: str) -> Path:
 
 async def snap(page, name: str) -> list[Path]:
     """The page as it is, at each of `WIDTHS` (`artifacts/<name>-<width>.png`); the state
-    under test holds while the viewport changes."""
+    under test holds while the viewport changes. Every text on screen in every state shot
+    must pass WCAG AA contrast, at each width."""
     size = page.viewport_size
-    paths = []
+    paths, failures = [], {}
     for width in WIDTHS:
         await page.set_viewport_size({"width": width, "height": 800 if width > 600 else 844})
         await page.wait_for_timeout(150)  # let the layout settle
         paths.append(await screenshot(page, f"{name}-{width}"))
+        failures[width] = await contrast_failures(page)
     await page.set_viewport_size(size)
+    assert failures == {width: [] for width in WIDTHS}, f"{name}: text below WCAG AA {failures}"
     return paths
 
 

@@ -114,3 +114,13 @@ async def test_markdown_is_rendered_safely_and_the_same_live_and_on_reload(page)
     assert await links.get_attribute("rel") == "noopener noreferrer"
     text = await ui_text(page)
     assert not re.search(r"ledger(?!line)|\bseq\b|#\d", text, re.IGNORECASE), text
+
+
+async def test_the_login_page_after_a_failed_try_keeps_the_name_and_reads_well(page):
+    await page.goto("/")
+    await page.fill("#id_username", "someone")
+    await page.fill("#id_password", "not the password")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector(".errornote, .error, [role=alert]")
+    assert await page.input_value("#id_username") == "someone"
+    await snap(page, "login-failed")  # contrast checked at both widths

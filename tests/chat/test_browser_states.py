@@ -140,6 +140,23 @@ async def test_a_long_history_opens_on_its_newest_turn_and_loads_earlier(page):
     await snap(page, "state-load-earlier-done")
     assert await count(user, "user_message") == 2
 
+    # And the same by scrolling up, without the button: on a phone, where the newest turn
+    # alone is taller than the screen.
+    await page.set_viewport_size({"width": 390, "height": 420})
+    await page.reload()
+    await page.wait_for_selector("#conn-status[data-status=live]")
+    await page.wait_for_selector(".load-earlier", state="attached")
+    scrollable = "(s => s.scrollHeight - s.clientHeight)(document.getElementById('scroller'))"
+    assert await page.evaluate(scrollable) > 240  # the page loads more when 240 px from the top
+    await page.wait_for_function("document.getElementById('scroller').scrollTop > 240")
+    await page.mouse.move(195, 250)
+    for _ in range(30):  # a reader's wheel, not a script setting scrollTop
+        await page.mouse.wheel(0, -200)
+        await page.wait_for_timeout(30)
+    await page.wait_for_selector(".history-edge .start-note:visible")
+    assert await page.locator(".msg.user .bubble").all_inner_texts() == bubbles
+    assert await shown_seqs(page) == seqs
+
 
 async def test_signed_out_says_so_with_a_link_and_does_not_reconnect(page):
     await open_new_thread(page)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,10 +208,10 @@ class LedgerRedisChannelLayer(RedisChannelLayer):
             for host, keys in hosts.items():
                 send = (position, keys, [payloads[k] for k in keys], [capacities[k] for k in keys])
                 by_host[host].append(send)
-        replies = await asyncio.gather(
-            *(self._on_host(host, self._send_scripted(host, keyed), host_seconds)
-              for host, keyed in by_host.items())
-        )  # fmt: skip
+        replies = await self._each_host(
+            [(host, self._send_scripted(host, keyed)) for host, keyed in by_host.items()],
+            host_seconds,
+        )
         for keyed, full in zip(by_host.values(), replies, strict=True):
             for (position, *_), dropped in zip(keyed, full or [None] * len(keyed), strict=True):
                 if dropped is None:
@@ -225,10 +225,21 @@ class LedgerRedisChannelLayer(RedisChannelLayer):
                 )
         return results
 
+    async def _each_host(
+        self, calls: list[tuple[int, Coroutine[Any, Any, Any]]], seconds: float | None
+    ) -> list[Any]:
+        """Each host's reply (None where it failed or was late), the hosts asked concurrently.
+        One host is awaited in place: a task per call costs the publisher extra trips round
+        its event loop, each of which waits for the GIL behind the emitting threads."""
+        if len(calls) == 1:
+            return [await self._on_host(*calls[0], seconds)]
+        return list(await asyncio.gather(*(self._on_host(h, c, seconds) for h, c in calls)))
+
     async def _on_host(self, host: int, call: Any, seconds: float | None) -> Any:
         """One host's reply, or None if it failed or did not answer within `seconds`."""
         try:
-            return await asyncio.wait_for(call, seconds)
+            async with asyncio.timeout(seconds):  # no task of its own, unlike wait_for
+                return await call
         except Exception as exc:
             logger.warning("channel layer host %s failed a group send: %r", host, exc)
             return None
@@ -248,10 +259,9 @@ class LedgerRedisChannelLayer(RedisChannelLayer):
             keys = [self._group_key(groups[position]) for position in positions]
             return await self.connection(host).eval(GROUP_MEMBERS_LUA, len(keys), *keys, expired)
 
-        replies = await asyncio.gather(
-            *(self._on_host(host, ask(host, positions), seconds)
-              for host, positions in by_host.items())
-        )  # fmt: skip
+        replies = await self._each_host(
+            [(host, ask(host, positions)) for host, positions in by_host.items()], seconds
+        )
         for positions, reply in zip(by_host.values(), replies, strict=True):
             for index, position in enumerate(positions):
                 if reply is None:

@@ -52,11 +52,19 @@ def request_replay(
 ) -> ReplayRequest | PacedReplay:
     """Re-plan `scope` on the server and request that replay in `actor`'s name: delivery audits
     it and queues the job. A plan of more than pacing.WAVE_EVENTS events is paced: it goes out
-    in waves, each its own audited replay. Refused without a reason or with nothing to replay."""
+    in waves, each its own audited replay. Refused without a reason, with nothing to replay, or
+    with acknowledged events unless `scope` confirms them (`acked_ok`): the client has those."""
     with _replay_refusals():
         scoped = scopes.plan_from(scope)
         if not scoped.plan.events:
             raise ReplayRefused("nothing to replay: the plan is empty")
+        if scoped.includes_acked and not _confirmed(scope.get("acked_ok")):
+            refused = ReplayRefused(
+                "the plan includes acknowledged events, which the client already has; "
+                "confirm with acked_ok to send them again"
+            )
+            refused.code = "acked_unconfirmed"
+            raise refused
         if len(scoped.plan.events) <= pacing.WAVE_EVENTS:
             return replay.request_replay(
                 plan=scoped.plan, actor=actor, reason=reason, ticket=ticket
@@ -65,6 +73,10 @@ def request_replay(
             paced = pacing.request_paced(scoped=scoped, actor=actor, reason=reason, ticket=ticket)
             transaction.on_commit(partial(send_paced_wave.delay, paced.pk, 0))
         return paced
+
+
+def _confirmed(value: object) -> bool:
+    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def cancel_replay(*, replay_id: int, actor: User) -> ReplayRequest:

@@ -11,6 +11,12 @@ class InvalidEvent(DeliveryError, ValueError):
     code = "invalid_event"
 
 
+class IdempotencyConflict(InvalidEvent):
+    """An idempotency key came back with other events than the ones it first created."""
+
+    code = "idempotency_conflict"
+
+
 class ThreadNotFound(DeliveryError, LookupError):
     code = "thread_not_found"
 

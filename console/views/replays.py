@@ -46,7 +46,8 @@ def _refused_request(request: HtmxHttpRequest, exc: ConsoleError) -> HttpRespons
     except ConsoleError:
         context: dict[str, object] = {"error": str(exc)}
     else:
-        context = {**_plan_context(request, scoped), "error": str(exc), "acked_ok": True}
+        acked_ok = request.POST.get("acked_ok") == "1"
+        context = {**_plan_context(request, scoped), "error": str(exc), "acked_ok": acked_ok}
     return page(request, "console/replay_plan.html", context, partial="plan", status=exc.status)
 
 

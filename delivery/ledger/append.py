@@ -14,7 +14,7 @@ from typing import Any
 from django.db import connection
 
 from delivery import conf
-from delivery.exceptions import InvalidEvent, ThreadNotFound
+from delivery.exceptions import IdempotencyConflict, InvalidEvent, ThreadNotFound
 from delivery.ledger.statements import execute_bound
 from delivery.models import Event, Thread
 from delivery.text import payload_storable, unstorable
@@ -22,12 +22,13 @@ from delivery.text import payload_storable, unstorable
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 EventSpec = tuple[str, dict[str, Any] | None]
 Spec = tuple[str, dict[str, Any], str]  # a validated event: type, payload, payload as JSON
+Critical = bool | Sequence[bool]  # one flag for every event, or one per event
 
 
 def commit_events(
     thread_id: uuid.UUID,
     specs: list[Spec],
-    critical: bool,
+    critical: Critical,
     idempotency_key: str | None,
 ) -> tuple[list[Event], bool]:
     if idempotency_key is not None:
@@ -47,8 +48,14 @@ def commit_events(
             ).order_by("seq")
         )
         if existing:
-            if [e.type for e in existing] != [type for type, _, _ in specs]:
-                raise InvalidEvent(f"idempotency_key {idempotency_key!r} was used for other events")
+            wanted = [
+                (type, json.loads(encoded), flag)
+                for (type, _, encoded), flag in zip(specs, flags(critical, len(specs)), strict=True)
+            ]
+            if [(e.type, e.payload, e.critical) for e in existing] != wanted:
+                raise IdempotencyConflict(
+                    f"idempotency key {idempotency_key!r} was used for other events"
+                )
             return existing, False
     return insert_events(thread_id, specs, critical, idempotency_key), True
 
@@ -67,10 +74,10 @@ WITH allocated AS (
 )
 INSERT INTO delivery_event (thread_id, seq, event_id, type, payload, critical, created_at)
 SELECT %(thread)s, allocated.base + item.ord, COALESCE(item.key_id, gen_random_uuid()),
-       item.type, item.payload::jsonb, %(critical)s, allocated.at
+       item.type, item.payload::jsonb, item.critical, allocated.at
   FROM allocated,
-       unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::text[])
-           WITH ORDINALITY AS item(key_id, type, payload, ord)
+       unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::text[], %(critical)s::boolean[])
+           WITH ORDINALITY AS item(key_id, type, payload, critical, ord)
 RETURNING seq, event_id, created_at
 """
 # Field order for `Event.from_db`, which builds instances without Model.__init__'s kwargs path.
@@ -80,9 +87,10 @@ EVENT_FIELDS = [f.attname for f in Event._meta.concrete_fields]
 def insert_events(
     thread_id: uuid.UUID,
     specs: list[Spec],
-    critical: bool,
+    critical: Critical,
     idempotency_key: str | None = None,
 ) -> list[Event]:
+    critical = flags(critical, len(specs))
     params: dict[str, Any] = {
         "thread": thread_id,
         "count": len(specs),
@@ -97,8 +105,8 @@ def insert_events(
         raise ThreadNotFound(f"thread {thread_id} does not exist")
     return [
         Event.from_db(connection.alias, EVENT_FIELDS, _row(thread_id, seq, event_id, created_at,
-                                                           spec, critical))
-        for (seq, event_id, created_at), spec in zip(rows, specs, strict=True)
+                                                           spec, flag))
+        for (seq, event_id, created_at), spec, flag in zip(rows, specs, critical, strict=True)
     ]  # fmt: skip
 
 
@@ -108,6 +116,14 @@ def _row(thread_id: uuid.UUID, seq: int, event_id: uuid.UUID, created_at: dateti
     values = {"event_id": event_id, "thread_id": thread_id, "seq": seq, "type": type,
               "payload": payload, "critical": critical, "created_at": created_at}  # fmt: skip
     return [values[name] for name in EVENT_FIELDS]
+
+
+def flags(critical: Critical, count: int) -> list[bool]:
+    if isinstance(critical, bool):
+        return [critical] * count
+    if len(critical) != count:
+        raise InvalidEvent(f"{len(critical)} critical flags for {count} events")
+    return [bool(flag) for flag in critical]
 
 
 def already_emitted(thread: Thread, key: str) -> bool:

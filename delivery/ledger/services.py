@@ -13,7 +13,12 @@ from django.db import DatabaseError, connection, transaction
 
 from delivery import metrics, signals
 from delivery.event_types import EventType
-from delivery.exceptions import InvalidEvent, LedgerWriteFailed, ThreadNotFound
+from delivery.exceptions import (
+    IdempotencyConflict,
+    InvalidEvent,
+    LedgerWriteFailed,
+    ThreadNotFound,
+)
 from delivery.fastpath.fanout import GroupSend
 from delivery.fastpath.publisher import publisher
 from delivery.ledger import append, budgets
@@ -68,7 +73,7 @@ def emit_once(
     thread_id: uuid.UUID,
     items: Sequence[EventSpec],
     *,
-    critical: bool,
+    critical: append.Critical,
     idempotency_key: str | None,
 ) -> tuple[list[Event], bool]:
     """`emit_many` that also says whether this call created the events: False when
@@ -119,14 +124,21 @@ def publish(
     api_key: ApiKey,
     thread_id: uuid.UUID,
     items: Sequence[EventSpec],
-    critical: bool = True,
+    critical: append.Critical = True,
     idempotency_key: str | None = None,
 ) -> tuple[list[Event], bool]:
     """Emit events for a service's key, attributed to it (`Publication`). A repeated
-    `idempotency_key` of the same key returns the first call's events, with created False."""
+    `idempotency_key` of the same key returns the first call's events, with created False.
+    Raises `IdempotencyConflict` when the key comes back with other events, another number of
+    them or another thread; nothing is emitted then."""
     key = f"api:{api_key.pk}:{idempotency_key}" if idempotency_key else None
     with transaction.atomic():
         events, created = emit_once(thread_id, items, critical=critical, idempotency_key=key)
+        if created and idempotency_key and _key_used(api_key, idempotency_key, events):
+            # The rollback takes the new events and their send with it.
+            raise IdempotencyConflict(
+                f"idempotency key {idempotency_key!r} was used for other events"
+            )
         if created:
             Publication.objects.create(
                 api_key=api_key,
@@ -136,6 +148,15 @@ def publish(
                 idempotency_key=(idempotency_key or "")[:200],
             )
     return events, created
+
+
+def _key_used(api_key: ApiKey, idempotency_key: str, events: list[Event]) -> bool:
+    """Whether another publication of this key already used `idempotency_key`."""
+    return (
+        Publication.objects.filter(api_key=api_key, idempotency_key=idempotency_key[:200])
+        .exclude(thread_id=events[0].thread_id, first_seq=events[0].seq)
+        .exists()
+    )
 
 
 def create_thread(*, owner: User, title: str = "") -> Thread:

@@ -46,6 +46,11 @@ class Publication(models.Model):
         indexes = [
             models.Index(fields=["thread", "first_seq"], name="publication_thread_idx"),
             models.Index(fields=["api_key", "created_at"], name="publication_key_idx"),
+            models.Index(
+                fields=["api_key", "idempotency_key"],
+                name="publication_idempotency_idx",
+                condition=~models.Q(idempotency_key=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from ninja.parser import Parser
 
 from delivery.exceptions import (
     DeliveryError,
+    IdempotencyConflict,
     InvalidToken,
     LedgerWriteFailed,
     RateLimited,
@@ -97,6 +98,11 @@ def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
 @api.exception_handler(LedgerWriteFailed)
 def _not_recorded(request: HttpRequest, exc: LedgerWriteFailed) -> HttpResponse:
     return error_response(503, "ledger_write_failed", "not recorded; try again shortly")
+
+
+@api.exception_handler(IdempotencyConflict)
+def _conflict(request: HttpRequest, exc: IdempotencyConflict) -> HttpResponse:
+    return error_response(409, exc.code, str(exc))
 
 
 @api.exception_handler(DeliveryError)

@@ -5,7 +5,8 @@
     GET  /api/threads/<id>/presence
 
 An `Idempotency-Key` header makes a retry answer with the events the first call created
-(200 instead of 201), and every publication is recorded against the key that made it.
+(200 instead of 201); the same key with other events is refused with 409
+`idempotency_conflict`. Every publication is recorded against the key that made it.
 """
 
 import uuid
@@ -76,12 +77,11 @@ class Presence(Schema):
 
 
 def _publish(request: HttpRequest, thread_id: uuid.UUID, events: list[EventIn]) -> Any:
-    critical = all(event.critical for event in events)
     published, created = services.publish(
         api_key=request.auth,  # type: ignore[attr-defined]
         thread_id=thread_id,
         items=[(event.type, event.payload) for event in events],
-        critical=critical,
+        critical=[event.critical for event in events],
         idempotency_key=request.headers.get("Idempotency-Key") or None,
     )
     body = {"thread": thread_id, "created": created, "events": [_event_out(e) for e in published]}

@@ -11,8 +11,10 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session as StoredSession
 from django.db import transaction
@@ -103,12 +105,7 @@ def revoked_among(held: Sequence[tuple[int, Credential]]) -> set[int]:
         .filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=now))
         .values_list("pk", flat=True)
     }
-    keys = {c.key for _, c in held if c.kind == "session"}
-    live_keys = set(
-        StoredSession.objects.filter(session_key__in=keys, expire_date__gt=now).values_list(
-            "session_key", flat=True
-        )
-    )
+    live_keys = _live_sessions({c.key for _, c in held if c.kind == "session"}, now)
     return {
         i
         for i, (user_id, credential) in enumerate(held)
@@ -117,3 +114,29 @@ def revoked_among(held: Sequence[tuple[int, Credential]]) -> set[int]:
         or (credential.kind == "session" and credential.key not in live_keys)
         or (credential.kind == "jwt" and int(credential.key) <= now.timestamp())
     }
+
+
+DATABASE_SESSIONS = {
+    "django.contrib.sessions.backends.db",
+    "django.contrib.sessions.backends.cached_db",
+}
+COOKIE_SESSIONS = "django.contrib.sessions.backends.signed_cookies"
+
+
+def _live_sessions(keys: set[str], now: Any) -> set[str]:
+    """The session keys the configured engine still holds: one query for the database engines,
+    the engine's own `exists` for the others. Signed-cookie sessions live in the browser and
+    cannot be ended on the server, so only the logout announcement closes their sockets."""
+    if not keys:
+        return set()
+    engine = settings.SESSION_ENGINE
+    if engine in DATABASE_SESSIONS:
+        return set(
+            StoredSession.objects.filter(session_key__in=keys, expire_date__gt=now).values_list(
+                "session_key", flat=True
+            )
+        )
+    if engine == COOKIE_SESSIONS:
+        return keys
+    store = import_module(engine).SessionStore
+    return {key for key in keys if store().exists(key)}

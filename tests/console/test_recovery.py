@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from console import outcomes, pacing, services
+from console.exceptions import ReplayRefused
 from console.models import PacedReplay
 from delivery import emit, emit_many
 from delivery.models import Connection, ReplayRequest, Trigger, UndeliveredRange
@@ -40,6 +41,31 @@ def test_picking_acknowledged_events_shows_a_warning_first(admin, troubled_threa
         "/console/replays/dry-run", {**query, "states": "acked,undelivered", "acked_ok": "1"}
     ).content.decode()
     assert "Replay 5 events" in confirmed and 'name="acked_ok" value="1"' in confirmed
+
+
+def test_a_replay_of_acknowledged_events_needs_the_servers_confirmation(
+    admin, admin_user, troubled_thread
+):
+    scope = {"scope": "range", "thread": str(troubled_thread.pk), "first": "1", "last": "5",
+             "states": "acked,undelivered"}  # fmt: skip
+    with pytest.raises(ReplayRefused) as refused:
+        services.request_replay(scope=scope, actor=admin_user, reason="ticket 88")
+    assert refused.value.code == "acked_unconfirmed"
+
+    page = admin.post(
+        "/console/replays/new", {**scope, "reason": "ticket 88"}
+    )  # a forged form post
+    api = admin.post("/console/api/replays", {**scope, "reason": "ticket 88"},
+                     content_type="application/json")  # fmt: skip
+
+    assert page.status_code == 400 and "These include acknowledged events" in page.text
+    assert api.status_code == 400 and api.json()["error"] == "acked_unconfirmed"
+    assert not ReplayRequest.objects.exists()
+    confirmed = admin.post("/console/api/replays",
+                           {**scope, "reason": "ticket 88", "acked_ok": True},
+                           content_type="application/json")  # fmt: skip
+    assert confirmed.status_code == 202
+    assert ReplayRequest.objects.get().items.count() == 5
 
 
 def test_the_search_replay_leaves_out_events_already_replayed(troubled_thread):

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from delivery.models import ApiKey, Event, Publication
 from delivery.wire.apikeys import create_api_key, revoke_api_key
 from delivery.wire.tokens import issue_token
+from tests.factories import ThreadFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,6 +61,53 @@ def test_an_idempotency_key_makes_a_retry_answer_the_same_events(client, thread,
     assert first.json()["events"] == again.json()["events"]
     assert Event.objects.filter(thread=thread).count() == 1
     assert Publication.objects.count() == 1
+
+
+def test_a_batch_keeps_each_events_critical_flag(client, thread, publisher_key):
+    events = [
+        {"type": "step", "critical": False},
+        {"type": "answer"},
+        {"type": "step", "critical": False},
+    ]
+
+    post(client, f"/api/v1/threads/{thread.id}/events/batch", {"events": events}, **publisher_key)
+
+    stored = Event.objects.filter(thread=thread).order_by("seq")
+    assert [(e.type, e.critical) for e in stored] == [
+        ("step", False),
+        ("answer", True),
+        ("step", False),
+    ]
+
+
+PAID = {"type": "invoice_paid", "payload": {"amount": 12}}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "elsewhere"),
+    [
+        ("events", {**PAID, "payload": {"amount": 13}}, False),
+        ("events", {**PAID, "type": "invoice_void"}, False),
+        ("events", {**PAID, "critical": False}, False),
+        ("events/batch", {"events": [PAID, PAID]}, False),
+        ("events", PAID, True),
+    ],
+    ids=["payload", "type", "critical", "count", "thread"],
+)
+def test_an_idempotency_key_reused_for_other_events_is_409_and_emits_nothing(
+    client, thread, user, publisher_key, path, body, elsewhere
+):
+    first = post(client, f"/api/v1/threads/{thread.id}/events", PAID,
+                 HTTP_IDEMPOTENCY_KEY="inv-7", **publisher_key)  # fmt: skip
+    target = ThreadFactory(owner=user) if elsewhere else thread
+
+    again = post(client, f"/api/v1/threads/{target.id}/{path}", body,
+                 HTTP_IDEMPOTENCY_KEY="inv-7", **publisher_key)  # fmt: skip
+
+    assert first.status_code == 201
+    assert again.status_code == 409, again.content
+    assert again.json()["error"] == "idempotency_conflict" and "inv-7" in again.json()["detail"]
+    assert Event.objects.count() == 1 and Publication.objects.count() == 1
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,30 @@ async def test_an_expired_token_is_caught_by_the_recheck_too(thread, user, setti
     await _closed_with_4401(ws, timeout=3.0)
 
 
+@pytest.mark.parametrize(
+    "engine", ["django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cache"]
+)
+def test_the_recheck_asks_the_configured_session_engine(user, settings, engine):
+    """The backstop sees a session ended behind the logout signal's back, whatever the store."""
+    from importlib import import_module
+
+    from delivery.wire.revocation import Credential, revoked_among
+
+    settings.SESSION_ENGINE = engine
+    store = import_module(engine).SessionStore
+    kept, ended = store(), store()
+    for session in (kept, ended):
+        session["_auth_user_id"] = str(user.pk)
+        session.create()
+    held = [(user.pk, Credential.session(kept.session_key)),
+            (user.pk, Credential.session(ended.session_key))]  # fmt: skip
+    assert revoked_among(held) == set()
+
+    store().delete(ended.session_key)
+
+    assert revoked_among(held) == {1}
+
+
 def test_a_long_poll_with_a_revoked_token_gets_401(client, thread, user):
     token = issue_token(user=user)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}

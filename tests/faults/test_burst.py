@@ -7,6 +7,7 @@ from the ledger and dropped tails redelivered.
 
 import asyncio
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,8 +83,9 @@ def _burst(thread_ids: list[str]) -> None:
         list(pool.map(agent, range(AGENTS)))
 
 
-async def test_ledgerline_loses_nothing_in_the_same_burst(stack, user, figures):
+async def test_ledgerline_loses_nothing_in_the_same_burst(stack, user, figures, caplog):
     stack.env["LEDGERLINE_ACK_DEADLINE"] = "8.0"  # the default: a burst is not a lost ack
+    caplog.set_level(logging.WARNING, logger="delivery")
     port = stack.start_daphne()
     stack.start_worker()
     clients = await clients_for(user, THREADS, [port])
@@ -105,6 +107,10 @@ async def test_ledgerline_loses_nothing_in_the_same_burst(stack, user, figures):
     )  # fmt: skip
     assert (outcome.lost, outcome.rendered_twice, outcome.undelivered) == (0, 0, 0)
     assert outcome.events == EVENTS
+    # The producers' drops are summed: the first at once, then one line per 10 s interval.
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 2 + emitted // 10, [r.getMessage() for r in warnings[:5]]
+    assert dropped == 0 or any("dropped" in r.getMessage() for r in warnings)
 
 
 def _scrape(port: int) -> str:

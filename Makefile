@@ -14,7 +14,7 @@ RUN := $(UV) run --frozen --no-sync
 EMBEDDED := $(RUN) python -m config.embedded exec --
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help uv sync deps run cluster test bench lint format
+.PHONY: help uv sync deps run cluster test example bench lint format
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,7 +46,17 @@ cluster: sync ## scaled out on one machine: nginx on PORT, 3 daphnes, 2 Redis sh
 test: deps ## the whole suite: node tests, pytest (ARGS=...), then the embedding example's test
 	node --test tests/js/
 	$(EMBEDDED) python -m pytest $(ARGS)
-	$(EMBEDDED) python -m pytest -c examples/minimal_project/pytest.ini examples/minimal_project
+	$(MAKE) --no-print-directory example
+
+# The example is a project of its own: it installs delivery from the wheel built from
+# packaging/pyproject.toml into a venv of its own, so it sees nothing else of this repository.
+EXAMPLE := .run/example
+example: sync ## the embedding example's test, with delivery installed from its wheel
+	rm -rf $(EXAMPLE) && $(UV) build --quiet --wheel packaging -o $(EXAMPLE)/dist
+	$(UV) venv --quiet --python .venv/bin/python $(EXAMPLE)/venv
+	$(UV) pip install --quiet --python $(EXAMPLE)/venv/bin/python $(EXAMPLE)/dist/*.whl \
+	  django-environ pytest pytest-django pytest-asyncio pytest-timeout
+	$(EMBEDDED) bash -c 'cd examples/minimal_project && ../../$(EXAMPLE)/venv/bin/python -m pytest'
 
 bench: sync ## Ledgerline against plain Channels, side by side (about 10 min; ARGS=--help)
 	$(EMBEDDED) python -m bench $(ARGS)

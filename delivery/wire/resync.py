@@ -2,7 +2,7 @@
 
 The socket (`ThreadConsumer`) and the long poll (`delivery.wire.api`) both ask these, so a
 client hears the same `resync` for the same position whichever transport it is on. Like the
-browser's `step` (static/delivery/machine.js), each answer is data the caller acts on.
+browser's `step` (delivery/static/delivery/machine.js), each answer is data the caller acts on.
 """
 
 from collections.abc import Sequence

@@ -1,7 +1,7 @@
 // The browser client's protocol machine, driven without a browser: node --test tests/js/
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { step, initialState, backoff, statusOf, MAX_SOCKET_FAILURES } = require("../../static/delivery/machine.js");
+const { step, initialState, backoff, statusOf, MAX_SOCKET_FAILURES } = require("../../delivery/static/delivery/machine.js");
 
 function run(state, inputs) {
   const actions = [];

@@ -2,8 +2,8 @@
 // first the pure machine, then the Client glue against a fake browser. node --test tests/js/
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { step, initialState, statusOf } = require("../../static/delivery/machine.js");
-const { Client } = require("../../static/delivery/client.js");
+const { step, initialState, statusOf } = require("../../delivery/static/delivery/machine.js");
+const { Client } = require("../../delivery/static/delivery/client.js");
 
 function run(state, inputs) {
   const actions = [];

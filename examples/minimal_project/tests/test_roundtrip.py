@@ -2,6 +2,7 @@
 event and acks it, and the ack is in the ledger."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
@@ -16,6 +17,13 @@ from delivery.wire.tokens import issue_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 db = database_sync_to_async
+
+
+def test_delivery_is_the_installed_package_not_the_repositorys():
+    import delivery
+
+    assert "site-packages" in delivery.__file__, delivery.__file__
+    assert (Path(delivery.__file__).parent / "static/delivery/client.js").is_file()
 
 
 async def test_emit_is_received_and_its_ack_is_in_the_ledger():

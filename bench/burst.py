@@ -24,7 +24,8 @@ TIMEOUT = 180.0
 
 @dataclass
 class Renderer:
-    """Renders each seq once, in order, like delivery/static/delivery/client.js; counts the repeats."""
+    """Renders each seq once, in order, like the browser client (delivery/static/delivery/);
+    counts the repeats."""
 
     url: str
     rendered: int = 0

@@ -1,7 +1,8 @@
 """WebSocket clients that play the browser: one socket per thread, every event timed on arrival.
 
-A Ledgerline client also does what `delivery/static/delivery/client.js` does: it drops duplicates, acks
-cumulatively every ACK_INTERVAL (100 ms) and answers pings. A baseline client only counts.
+A Ledgerline client also does what the browser client (`delivery/static/delivery/client.js`)
+does: it drops duplicates, acks cumulatively every ACK_INTERVAL (100 ms) and answers pings. A
+baseline client only counts.
 Latency is arrival time minus the `t` the emitter put in the payload (one machine, one clock).
 """
 

@@ -1,4 +1,5 @@
-"""A WebSocket client that renders like delivery/static/delivery/client.js, and records what it rendered.
+"""A WebSocket client that renders like the browser client (delivery/static/delivery/client.js),
+and records what it rendered.
 
 It renders each seq once and in order (a repeat is dropped and counted, a jump asks for a
 `resume`), acks cumulatively on a timer, answers pings, and on any drop reconnects with

@@ -63,6 +63,7 @@ class ThreadFilter:
     health: str = ""
     state: str = ""
     type: str = ""
+    owner: str = ""  # a username, exactly: "recover every event of this user"
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> "ThreadFilter":
@@ -78,7 +79,7 @@ class ThreadFilter:
         if start and end and end < start:
             raise BadFilter("to must not be before from")
         q, kind = _text(params, "q", 300), _text(params, "type", 64)
-        return cls(q, window, since, until, health, state, kind)
+        return cls(q, window, since, until, health, state, kind, _text(params, "owner", 150))
 
     @property
     def is_empty(self) -> bool:
@@ -100,6 +101,8 @@ class ThreadFilter:
 
     def describe(self) -> str:
         parts = [f"“{self.q}”"] if self.q else []
+        if self.owner:
+            parts.append(f"threads of {self.owner}")
         if self.window and not (self.since or self.until):
             parts.append(f"active in the last {self.window}")
         if self.since or self.until:
@@ -115,8 +118,9 @@ class ThreadFilter:
 
 def _text_match(q: str) -> Q:
     """Resolve the box to thread ids or owner ids first: each lookup is one index probe, and
-    the thread query then walks `thread_owner_recent_idx` or the primary key, never the table.
-    Words that name no id, email or username match thread titles (a substring, any case)."""
+    the thread query then walks `thread_owner_recent_idx` or the primary key. Any other words,
+    and a username or email too, also match thread titles (a substring, any case): a ticket's
+    "alice's refund" finds the thread bob titled so as well as alice's own."""
     found = UUID_RE.search(q)
     if found:
         ident = uuid.UUID(found.group(0))
@@ -125,9 +129,8 @@ def _text_match(q: str) -> Q:
     users = get_user_model().objects
     field = "email" if "@" in q else "username"
     owners = list(users.filter(**{f"{field}__iexact": q}).values_list("pk", flat=True))
-    if owners or "@" in q:
-        return Q(owner_id__in=owners)
-    return Q(title__icontains=q)
+    by_title = Q(title__icontains=q)
+    return Q(owner_id__in=owners) | by_title if owners else by_title
 
 
 def _events_in(start: datetime | None, end: datetime | None) -> QuerySet[Event]:
@@ -143,6 +146,8 @@ def matching_threads(flt: ThreadFilter) -> "QuerySet[ThreadWithHealth]":
     threads = Thread.objects.all()
     if flt.q:
         threads = threads.filter(_text_match(flt.q))
+    if flt.owner:
+        threads = threads.filter(owner__username=flt.owner)
     start, end = flt.span()
     if start or end:
         created = Q(created_at__gte=start) if start else Q()

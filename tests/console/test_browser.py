@@ -155,6 +155,8 @@ def admin_replays(page: Page, base: str, thread, client: TicketClient) -> None:
     row.locator("text=Acknowledge").click()
     expect(page.locator("#alerts tbody tr").first).to_contain_text("acknowledged by admin")
     page.goto(f"{base}/console/threads/{thread.pk}/")
+    expect(page.locator("input[name=to]")).to_be_visible()  # recover between two times
+    snap(page, "thread-replay-form")
     page.click("text=Dry run…")
     expect(page.locator(".plan-summary")).to_contain_text("2 events in 1 thread")
     expect(page.locator(".plan-thread")).to_contain_text("online now")

@@ -34,6 +34,8 @@ def test_the_top_bar_links_the_console_for_staff_only(client):
     assert 'href="/console/">Console</a>' in topbar
     client.force_login(UserFactory(username="carol"))
     assert "Console</a>" not in client.get("/").content.decode()
+    client.force_login(UserFactory(username="dave", is_staff=True))  # staff with no console role
+    assert "Console</a>" not in client.get("/").content.decode()
 
 
 def test_the_make_run_banner_names_the_console():

@@ -94,6 +94,23 @@ def test_recover_since_takes_a_users_unacked_events_between_two_times(troubled_t
     assert plan(scope="filter", q="alice", states="undelivered").plan.events[0].seq == 4
 
 
+def test_recover_between_two_times_stops_at_to_and_takes_only_the_owners_threads(
+    troubled_thread,
+):
+    alice = troubled_thread.owner
+    since = timezone.now()
+    emit(troubled_thread, "agent_failed", {})  # seq 6: inside the span
+    until = timezone.now()
+    emit(troubled_thread, "agent_completed", {})  # seq 7: after `to`
+    ThreadFactory(title="alice's refund, filed by a colleague")  # names her; not hers
+    between = {"from": since.isoformat(), "to": until.isoformat()}
+
+    by_owner = plan(scope="filter", owner=alice.username, states="committed", **between)
+
+    assert [(e.thread_id, e.seq) for e in by_owner.plan.events] == [(troubled_thread.pk, 6)]
+    assert by_owner.plan.detail["owner"] == "alice"  # the confirm form carries it on
+
+
 def test_the_dry_run_is_a_summary_with_the_form_on_top_and_every_event_paged(
     admin, troubled_thread
 ):

@@ -97,6 +97,16 @@ def test_finds_threads_by_a_word_of_their_title(troubled_thread, noise):
     assert found(q="no such words") == []
 
 
+def test_a_username_or_email_also_matches_titles_that_name_it(troubled_thread, noise):
+    """A ticket about alice filed by her colleague bob: his thread's title names her."""
+    bobs = ThreadFactory(owner=UserFactory(username="bob"), title="Refund for alice@example.test")
+    named = ThreadFactory(owner=UserFactory(username="carol"), title="alice asked twice")
+
+    assert set(found(q="alice")) == {troubled_thread.pk, bobs.pk, named.pk}
+    assert set(found(q="alice@example.test")) == {troubled_thread.pk, bobs.pk}
+    assert found(q="nobody@example.test") == []
+
+
 def test_a_custom_from_to_range_bounds_the_activity(troubled_thread):
     old = ThreadFactory(owner=troubled_thread.owner)
     three_days = timezone.now() - timedelta(days=3)

@@ -21,9 +21,10 @@ RUN useradd --create-home --uid 1000 ledgerline
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
 COPY . .
-# Static files are baked in (whitenoise serves them). The key below only lets settings load for
-# collectstatic; the real SECRET_KEY comes from the environment at run time.
-RUN SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput -v 0 \
+# Static files are baked in (whitenoise serves them). DEBUG=1 lets settings load with a
+# throwaway key for this one command; the real SECRET_KEY comes from the environment at run
+# time, and without it the image refuses to start.
+RUN DEBUG=1 python manage.py collectstatic --noinput -v 0 \
  && mkdir -p /app/.run/prometheus && chown -R ledgerline /app/.run
 USER ledgerline
 EXPOSE 8000

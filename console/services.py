@@ -20,7 +20,7 @@ from delivery.exceptions import ReplayError
 from delivery.ledger import audit
 from delivery.models import ApiKey, Event, KeyScope, ReplayRequest
 from delivery.repair import replay
-from delivery.text import PROBLEM, storable
+from delivery.text import PROBLEM, storable, unstorable
 from delivery.wire import apikeys
 from monitoring.alerts import acknowledge_alert, resolve
 from monitoring.models import Alert, VerificationRun
@@ -103,7 +103,7 @@ def reveal_payload(*, event_id: uuid.UUID, actor: User, reason: str) -> tuple[Ev
     if not reason:
         raise RevealRefused("a reveal needs a reason (it goes in the audit)")
     if not storable(reason):
-        raise RevealRefused(f"the reason {PROBLEM}")
+        raise unstorable(RevealRefused, "the reason")
     with transaction.atomic():
         audit.preserve([event])
         reveal = ContentReveal.objects.create(
@@ -133,7 +133,7 @@ def resolve_alert(*, alert_id: int, actor: User, note: str = "") -> Alert:
 def _note(note: str) -> str:
     note = note.strip()
     if not storable(note):
-        raise BadBody(f"the note {PROBLEM}")
+        raise unstorable(BadBody, "the note")
     return note
 
 

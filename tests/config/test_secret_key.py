@@ -76,3 +76,23 @@ def test_a_key_in_the_environment_wins(tmp_path, monkeypatch):
 
     assert os.environ["SECRET_KEY"] == "from-the-environment"
     assert not (tmp_path / "secret-key").exists()
+
+
+def test_no_key_is_committed_anywhere():
+    """Every tracked file but the tests: no SECRET_KEY assigned a literal value."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True,
+                           check=True).stdout.split()  # fmt: skip
+    literal = re.compile(r"SECRET_KEY\s*[=:]\s*[\"']?[A-Za-z0-9_\-]{8,}")
+    found = [
+        f"{name}:{n}: {line.strip()}"
+        for name in files
+        if not name.startswith("tests/") and name != "uv.lock" and (root / name).is_file()
+        for n, line in enumerate((root / name).read_text(errors="replace").splitlines(), 1)
+        if literal.search(line) and "get_random_secret_key()" not in line
+    ]
+    assert found == []

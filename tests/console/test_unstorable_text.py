@@ -4,7 +4,10 @@ import json
 
 import pytest
 
-from delivery.models import ReplayRequest
+from console.models import ContentReveal
+from delivery.models import Event, ReplayRequest
+from monitoring.alerts import raise_alert
+from tests.console.conftest import staff
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +46,35 @@ def test_a_replay_reason_with_it_is_refused(admin, troubled_thread, reason):
     assert response.json()["error"] == "invalid_field"
     assert "unpaired surrogate" in response.json()["detail"]
     assert not ReplayRequest.objects.exists()
+
+
+@pytest.mark.parametrize("reason", HOSTILE[1:])
+def test_a_reveal_reason_with_it_is_refused_and_nothing_is_shown(client, troubled_thread, reason):
+    client.force_login(staff("senior-support", "support", extra=("reveal_content",)))
+    event = Event.objects.filter(thread=troubled_thread).first()
+
+    api = client.post(f"/console/api/events/{event.event_id}/reveal",
+                      json.dumps({"reason": reason}), content_type="application/json")  # fmt: skip
+
+    assert (api.status_code, api.json()["error"]) == (400, "invalid_field")
+    assert "card 4242" not in api.content.decode()
+    if "\x00" in reason:  # a form cannot carry a lone surrogate: it is not UTF-8
+        page = client.post(f"/console/events/{event.event_id}/reveal", {"reason": reason})
+        assert page.status_code == 400 and "card 4242" not in page.content.decode()
+    assert not ContentReveal.objects.exists()
+
+
+@pytest.mark.parametrize("note", HOSTILE[1:])
+@pytest.mark.parametrize("action", ["acknowledge", "resolve"])
+def test_an_alert_note_with_it_is_refused_and_the_alert_is_unchanged(admin, troubled_thread,
+                                                                      action, note):  # fmt: skip
+    alert = raise_alert(kind="undelivered", thread_id=troubled_thread.pk, summary="lost")
+
+    api = admin.post(f"/console/api/alerts/{alert.pk}/{action}",
+                     json.dumps({"note": note}), content_type="application/json")  # fmt: skip
+
+    assert (api.status_code, api.json()["error"]) == (400, "invalid_field")
+    if "\x00" in note:
+        assert admin.post(f"/console/alerts/{alert.pk}/{action}", {"note": note}).status_code == 400
+    alert.refresh_from_db()
+    assert alert.state == "open" and not alert.acknowledged_by and not alert.resolved_by

@@ -20,7 +20,7 @@ from delivery.exceptions import ReplayError
 from delivery.ledger import audit
 from delivery.models import ApiKey, Event, KeyScope, ReplayRequest
 from delivery.repair import replay
-from delivery.text import PROBLEM, storable, unstorable
+from delivery.text import storable, unstorable
 from delivery.wire import apikeys
 from monitoring.alerts import acknowledge_alert, resolve
 from monitoring.models import Alert, VerificationRun

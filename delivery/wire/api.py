@@ -231,9 +231,13 @@ async def _long_poll(
     session is the thread's long-poll connection, so what it was sent is on record."""
     session = await database_sync_to_async(_open_poll)(user, thread_id, after)
     fetch = database_sync_to_async(_page)
+    page = await fetch(user, thread_id, session, after, limit)
+    if page["events"] or "resync" in page or wait <= 0:
+        return page
     deadline = time.monotonic() + wait
-    while True:
-        page = await fetch(user, thread_id, session, after, limit)
-        if page["events"] or "resync" in page or time.monotonic() >= deadline:
-            return page
-        await asyncio.sleep(min(LONG_POLL_STEP, max(0.0, deadline - time.monotonic())))
+    async with budgets.waiting_poll(user_id=user.pk):  # only a poll that waits holds a place
+        while True:
+            await asyncio.sleep(min(LONG_POLL_STEP, max(0.0, deadline - time.monotonic())))
+            page = await fetch(user, thread_id, session, after, limit)
+            if page["events"] or "resync" in page or time.monotonic() >= deadline:
+                return page

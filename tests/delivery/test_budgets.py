@@ -114,3 +114,60 @@ def test_a_resend_of_a_posted_message_costs_no_budget(three_a_minute):
     event, created = services.post_message(thread=thread, text="hi", client_id="c2")
 
     assert created is False and event.payload["client_id"] == "c2"
+
+
+@pytest.mark.process
+def test_waiting_long_polls_are_capped_per_user_and_give_their_place_back(user, tmp_path):
+    """A client cannot hold a daphne's requests open without bound: SOCKETS_PER_USER waiting
+    polls at once; the next is 429 with Retry-After, another user is untouched, and a place is
+    free again once a poll returns. Against a real daphne, where the polls really overlap."""
+    import time
+    import urllib.error
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.cache import cache
+
+    from tests.processes import free_port, start_daphne, stop
+
+    port = free_port()
+    web = start_daphne(port, tmp_path / "web.log", LEDGERLINE_SOCKETS_PER_USER="2")
+    other = UserFactory()
+    mine, theirs = [ThreadFactory(owner=user) for _ in range(3)], ThreadFactory(owner=other)
+    tokens = {user.pk: issue_token(user=user), other.pk: issue_token(user=other)}
+
+    def poll(thread, wait=2):  # the test settings' LONG_POLL_SECONDS
+        url = f"http://127.0.0.1:{port}/api/threads/{thread.id}/events?after=0&wait={wait}"
+        request = urllib.request.Request(
+            url, headers={"Authorization": f"Bearer {tokens[thread.owner_id]}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=15) as answer:
+                return answer.status, dict(answer.headers), json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), json.loads(error.read())
+
+    def holding() -> int:  # the daphne counts in the same Redis, under the same prefix
+        return cache.get(f"held:waiting_long_polls:user:{user.pk}", 0)
+
+    try:
+        poll(mine[0], wait=0)  # a first request warms the daphne up
+        with ThreadPoolExecutor(2) as pool:
+            waiting = [pool.submit(poll, thread) for thread in mine[:2]]
+            deadline = time.monotonic() + 1.5
+            while holding() < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            seen = holding()
+            refused = poll(mine[2])
+            untouched = poll(theirs, wait=1)
+            quick = poll(mine[2], wait=0)  # a poll that does not wait holds no place
+            done = [future.result() for future in waiting]
+        again = poll(mine[2], wait=1)  # the places came back
+        left = holding()
+    finally:
+        stop(web)
+    assert seen == 2  # two polls were waiting when the third came
+    assert refused[0] == 429 and refused[2]["error"] == "rate_limited", refused
+    assert refused[1]["Retry-After"] == "1"
+    assert (untouched[0], quick[0], again[0]) == (200, 200, 200)
+    assert [status for status, _, _ in done] == [200, 200] and left == 0

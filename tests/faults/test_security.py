@@ -1,4 +1,9 @@
-"""Every refusal, in one place, against a real daphne over real sockets.
+"""Every refusal, in one place, against a real daphne over real sockets: the side door through
+Django admin, a token signed with the key the repository once carried, text PostgreSQL cannot
+store, and the deploy hardening (a policy with no inline script, login throttling) among them.
+The neighbours carry the rest of the trust issue's attacks: test_revocation.py (open sockets
+outlive nothing), test_fairness.py (a flood starves no one), test_quiet_logs.py (dying
+sockets are no ERRORs), test_hostile_input.py (frames), test_burst.py (drops are summed).
 
 Each case is a request a hostile or mistaken client makes, and the code it must get: a close
 code after an `error` frame (4400/4401/4403), or the handshake's HTTP 403 for a foreign origin,
@@ -23,9 +28,12 @@ import urllib.request
 
 import pytest
 import websockets
+from django.core import signing
 from django.test import Client
 
-from delivery.models import AccessToken
+from delivery import emit
+
+from delivery.models import AccessToken, Event
 from delivery.wire.tokens import issue_token, revoke_token
 from tests.console.conftest import staff
 from tests.delivery.wsclient import db
@@ -34,10 +42,13 @@ from tests.factories import ThreadFactory, UserFactory
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.process]
 
 METRICS_TOKEN = "faults-metrics-token"
+OLD_KEY = "ledgerline-development-only-secret-do-not-deploy"
 
 
 def _people() -> dict:
     owner, intruder = UserFactory(), UserFactory()
+    thread = ThreadFactory(owner=owner)
+    said = emit(thread, "user_message", {"text": "my card is 4242"})
     revoked = issue_token(user=intruder)
     revoke_token(token_id=AccessToken.objects.get(user=intruder).id)
     sessions = {}
@@ -45,8 +56,16 @@ def _people() -> dict:
         client = Client()
         client.force_login(user)
         sessions[name] = client.cookies["sessionid"].value
+    real = issue_token(user=owner)
+    token_id = signing.loads(real, salt="ledgerline.access-token")
     return {
-        "thread": str(ThreadFactory(owner=owner).pk),
+        "thread": str(thread.pk),
+        "event": said.pk,
+        "owner": real,
+        # Signed with the constant key the repository once carried, for a real token row.
+        "forged": signing.dumps(
+            token_id, key=OLD_KEY, salt="ledgerline.access-token", compress=False
+        ),  # fmt: skip
         "intruder": issue_token(user=intruder),
         "expired": issue_token(user=intruder, ttl=-1),
         "revoked": revoked,
@@ -101,6 +120,13 @@ def _http_cases(p: dict) -> list[tuple[str, str, str, dict, dict | None, int]]:
         ("console anonymous API", "GET", "/console/api/overview", {}, None, 401),
         ("support tries an admin replay (API)", "POST", "/console/api/replays",
          {**support, "X-CSRFToken": "x"}, replay, 403),
+        ("support opens a message in Django admin", "GET",
+         f"/admin/delivery/event/{p['event']}/change/", support, None, 403),
+        ("bearer signed with the old constant key", "GET", events, _bearer(p["forged"]), None, 401),
+        ("message with a NUL byte", "POST", f"/api/threads/{p['thread']}/messages",
+         _bearer(p["owner"]), {"text": "hi\x00", "client_id": "nul"}, 400),
+        ("message with a lone surrogate", "POST", f"/api/threads/{p['thread']}/messages",
+         _bearer(p["owner"]), {"text": "hi\ud800", "client_id": "surrogate"}, 400),
         ("/metrics without the bearer", "GET", "/metrics", {}, None, 401),
         ("/metrics with a wrong bearer", "GET", "/metrics", _bearer("nope"), None, 401),
     ]  # fmt: skip
@@ -146,3 +172,45 @@ async def test_every_hostile_request_is_refused_with_its_code(stack, figures):
     )  # fmt: skip
     wrong = {name: got for name, (got, want) in seen.items() if got != want}
     assert not wrong, wrong
+    assert await db(Event.objects.filter(type="user_message").count)() == 1  # nothing posted
+
+
+async def test_deploy_hardening_holds_on_a_real_daphne(stack):
+    """Pages carry a policy with no inline script, and guessing a password locks the account
+    for that address at the fifth failure, over real HTTP."""
+    port = stack.start_daphne()
+    await db(UserFactory)(username="victim", password="the-right-one")
+
+    policy, answers = await asyncio.to_thread(_guess_passwords, port, "victim", 6)
+
+    script = next(
+        p for p in policy.split(";") if p.strip().startswith(("script-src", "default-src"))
+    )
+    assert "'unsafe-inline'" not in script and "'unsafe-eval'" not in script
+    assert answers == [200, 200, 200, 200, 429, 429]
+
+
+def _guess_passwords(port: int, username: str, tries: int) -> tuple[str, list[int]]:
+    """The login page's Content-Security-Policy, and the answer to each wrong password."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    url = f"http://127.0.0.1:{port}/accounts/login/"
+    with opener.open(url, timeout=10) as page:
+        policy = page.headers["Content-Security-Policy"]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())
+    answers = []
+    for n in range(tries):
+        form = {"csrfmiddlewaretoken": token.group(1), "username": username,
+                "password": f"guess-{n}"}  # fmt: skip
+        request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(),
+                                         headers={"Referer": url})  # fmt: skip
+        try:
+            with opener.open(request, timeout=10) as answer:
+                answers.append(answer.status)
+        except urllib.error.HTTPError as error:
+            answers.append(error.code)
+    return policy, answers

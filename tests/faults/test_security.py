@@ -32,7 +32,6 @@ from django.core import signing
 from django.test import Client
 
 from delivery import emit
-
 from delivery.models import AccessToken, Event
 from delivery.wire.tokens import issue_token, revoke_token
 from tests.console.conftest import staff
@@ -65,7 +64,7 @@ def _people() -> dict:
         # Signed with the constant key the repository once carried, for a real token row.
         "forged": signing.dumps(
             token_id, key=OLD_KEY, salt="ledgerline.access-token", compress=False
-        ),  # fmt: skip
+        ),
         "intruder": issue_token(user=intruder),
         "expired": issue_token(user=intruder, ttl=-1),
         "revoked": revoked,

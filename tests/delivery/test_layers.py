@@ -94,6 +94,26 @@ async def test_a_direct_send_reaches_the_channel_on_every_shard():
     await receiver.flush()
 
 
+async def test_the_stock_layer_loses_direct_sends_across_two_shards():
+    """Why delivery.fastpath.layers hashes the prefix: the stock backend, same two shards."""
+    from channels_redis.core import RedisChannelLayer
+
+    hosts = [h["address"] for h in _two_hosts().hosts]
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    sender, receiver = (RedisChannelLayer(hosts=hosts, prefix=prefix) for _ in range(2))
+    channels = [await receiver.new_channel() for _ in range(20)]
+    for number, channel in enumerate(channels):
+        await sender.send(channel, {"type": "presence.changed", "n": number})
+    got = []
+    for channel in channels:
+        try:
+            got.append((await asyncio.wait_for(receiver.receive(channel), timeout=0.3))["n"])
+        except TimeoutError:
+            pass
+    await sender.flush()
+    assert len(got) < 20  # about half land on the shard nobody reads
+
+
 async def test_a_shard_that_is_down_fails_only_the_groups_on_it():
     layer = _two_hosts(second=f"redis://127.0.0.1:{free_port()}/0")
     up = [f"g.up{n}" for n in range(40) if layer.consistent_hash(f"g.up{n}") == 0][:3]

@@ -9,7 +9,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from delivery import metrics, signals
 from delivery.event_types import EventType
@@ -131,29 +131,37 @@ def publish(
     `idempotency_key` of the same key returns the first call's events, with created False.
     Raises `IdempotencyConflict` when the key comes back with other events, another number of
     them or another thread; nothing is emitted then."""
+    if idempotency_key and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidEvent(f"an idempotency key is at most {MAX_IDEMPOTENCY_KEY} characters")
+    if idempotency_key and not storable(idempotency_key):
+        raise unstorable(InvalidEvent, "the idempotency key")
     key = f"api:{api_key.pk}:{idempotency_key}" if idempotency_key else None
-    with transaction.atomic():
-        events, created = emit_once(thread_id, items, critical=critical, idempotency_key=key)
-        if created and idempotency_key and _key_used(api_key, idempotency_key, events):
-            # The rollback takes the new events and their send with it.
-            raise IdempotencyConflict(
-                f"idempotency key {idempotency_key!r} was used for other events"
-            )
-        if created:
-            Publication.objects.create(
-                api_key=api_key,
-                thread_id=thread_id,
-                first_seq=events[0].seq,
-                last_seq=events[-1].seq,
-                idempotency_key=(idempotency_key or "")[:200],
-            )
+    conflict = IdempotencyConflict(f"idempotency key {idempotency_key!r} was used for other events")
+    try:
+        with transaction.atomic():  # a conflict's rollback takes the new events and their send
+            events, created = emit_once(thread_id, items, critical=critical, idempotency_key=key)
+            if created and idempotency_key and _key_used(api_key, idempotency_key, events):
+                raise conflict
+            if created:
+                Publication.objects.create(
+                    api_key=api_key,
+                    thread_id=thread_id,
+                    first_seq=events[0].seq,
+                    last_seq=events[-1].seq,
+                    idempotency_key=idempotency_key or "",
+                )
+    except IntegrityError as exc:  # the same key raced on another thread and won
+        raise conflict from exc
     return events, created
+
+
+MAX_IDEMPOTENCY_KEY = 200  # Publication.idempotency_key's length
 
 
 def _key_used(api_key: ApiKey, idempotency_key: str, events: list[Event]) -> bool:
     """Whether another publication of this key already used `idempotency_key`."""
     return (
-        Publication.objects.filter(api_key=api_key, idempotency_key=idempotency_key[:200])
+        Publication.objects.filter(api_key=api_key, idempotency_key=idempotency_key)
         .exclude(thread_id=events[0].thread_id, first_seq=events[0].seq)
         .exists()
     )

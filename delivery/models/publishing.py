@@ -43,14 +43,18 @@ class Publication(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            # One publication per key and Idempotency-Key: two calls racing on two threads
+            # cannot both create events under the same key.
+            models.UniqueConstraint(
+                fields=["api_key", "idempotency_key"],
+                name="publication_idempotency_key",
+                condition=~models.Q(idempotency_key=""),
+            ),
+        ]
         indexes = [
             models.Index(fields=["thread", "first_seq"], name="publication_thread_idx"),
             models.Index(fields=["api_key", "created_at"], name="publication_key_idx"),
-            models.Index(
-                fields=["api_key", "idempotency_key"],
-                name="publication_idempotency_idx",
-                condition=~models.Q(idempotency_key=""),
-            ),
         ]
 
     def __str__(self) -> str:

@@ -20,10 +20,12 @@ from ninja.security import HttpBearer, django_auth
 from delivery.ledger import progress, selectors, services
 from delivery.models import ApiKey, Event, KeyScope
 from delivery.wire import apikeys
+from delivery.wire.schemas import Error
 from delivery.wire.tokens import user_for_token
 
 router = Router()
 MAX_BATCH = 500
+ERRORS = (400, 401, 404, 409, 413, 429, 503)  # 409: an Idempotency-Key used for other events
 
 
 class ServiceKey(HttpBearer):
@@ -76,6 +78,9 @@ class Presence(Schema):
     last_pong: datetime | None
 
 
+PUBLISHED: dict[int, Any] = {200: Published, 201: Published, **dict.fromkeys(ERRORS, Error)}
+
+
 def _publish(request: HttpRequest, thread_id: uuid.UUID, events: list[EventIn]) -> Any:
     published, created = services.publish(
         api_key=request.auth,  # type: ignore[attr-defined]
@@ -100,7 +105,7 @@ def _event_out(event: Event) -> dict[str, Any]:
 @router.post(
     "v1/threads/{uuid:thread_id}/events",
     auth=ServiceKey(KeyScope.PUBLISH),
-    response={200: Published, 201: Published},
+    response=PUBLISHED,
     summary="Publish one event",
 )
 def publish_event(request: HttpRequest, thread_id: uuid.UUID, event: EventIn) -> Any:
@@ -110,7 +115,7 @@ def publish_event(request: HttpRequest, thread_id: uuid.UUID, event: EventIn) ->
 @router.post(
     "v1/threads/{uuid:thread_id}/events/batch",
     auth=ServiceKey(KeyScope.PUBLISH),
-    response={200: Published, 201: Published},
+    response=PUBLISHED,
     summary="Publish events in one transaction, one message to the clients",
 )
 def publish_batch(request: HttpRequest, thread_id: uuid.UUID, batch: BatchIn) -> Any:

@@ -110,6 +110,36 @@ def test_an_idempotency_key_reused_for_other_events_is_409_and_emits_nothing(
     assert Event.objects.count() == 1 and Publication.objects.count() == 1
 
 
+def test_a_key_racing_on_another_thread_is_refused_by_the_database(
+    client, thread, user, publisher_key, monkeypatch
+):
+    """The window between the check and the insert: the unique constraint still says no."""
+    from delivery.ledger import services
+
+    post(client, f"/api/v1/threads/{thread.id}/events", PAID,
+         HTTP_IDEMPOTENCY_KEY="inv-9", **publisher_key)  # fmt: skip
+    monkeypatch.setattr(services, "_key_used", lambda *args: False)  # the race: not seen yet
+    other = ThreadFactory(owner=user)
+
+    raced = post(client, f"/api/v1/threads/{other.id}/events", PAID,
+                 HTTP_IDEMPOTENCY_KEY="inv-9", **publisher_key)  # fmt: skip
+
+    assert (raced.status_code, raced.json()["error"]) == (409, "idempotency_conflict")
+    assert Event.objects.count() == 1 and Publication.objects.count() == 1
+
+
+@pytest.mark.parametrize("key", ["k" * 201, "bad\x00key"])
+def test_an_idempotency_key_too_long_or_unstorable_is_400(client, thread, publisher_key, key):
+    response = post(client, f"/api/v1/threads/{thread.id}/events", PAID,
+                    HTTP_IDEMPOTENCY_KEY=key, **publisher_key)  # fmt: skip
+
+    assert response.status_code == 400 and response.json()["error"] in {
+        "invalid_event",
+        "invalid_field",
+    }
+    assert not Event.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [

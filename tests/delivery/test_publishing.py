@@ -10,7 +10,6 @@ from django.core.management.base import CommandError
 from delivery.models import ApiKey, Event, Publication
 from delivery.wire.apikeys import create_api_key, revoke_api_key
 from delivery.wire.tokens import issue_token
-from tests.factories import ThreadFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,19 +49,6 @@ def test_a_batch_is_one_publication_with_contiguous_seqs(client, thread, publish
     assert publication.api_key.name == "billing-service"
 
 
-def test_an_idempotency_key_makes_a_retry_answer_the_same_events(client, thread, publisher_key):
-    url = f"/api/v1/threads/{thread.id}/events"
-    body = {"type": "invoice_paid", "payload": {}}
-
-    first = post(client, url, body, HTTP_IDEMPOTENCY_KEY="inv-7", **publisher_key)
-    again = post(client, url, body, HTTP_IDEMPOTENCY_KEY="inv-7", **publisher_key)
-
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert first.json()["events"] == again.json()["events"]
-    assert Event.objects.filter(thread=thread).count() == 1
-    assert Publication.objects.count() == 1
-
-
 def test_a_batch_keeps_each_events_critical_flag(client, thread, publisher_key):
     events = [
         {"type": "step", "critical": False},
@@ -78,66 +64,6 @@ def test_a_batch_keeps_each_events_critical_flag(client, thread, publisher_key):
         ("answer", True),
         ("step", False),
     ]
-
-
-PAID = {"type": "invoice_paid", "payload": {"amount": 12}}
-
-
-@pytest.mark.parametrize(
-    ("path", "body", "elsewhere"),
-    [
-        ("events", {**PAID, "payload": {"amount": 13}}, False),
-        ("events", {**PAID, "type": "invoice_void"}, False),
-        ("events", {**PAID, "critical": False}, False),
-        ("events/batch", {"events": [PAID, PAID]}, False),
-        ("events", PAID, True),
-    ],
-    ids=["payload", "type", "critical", "count", "thread"],
-)
-def test_an_idempotency_key_reused_for_other_events_is_409_and_emits_nothing(
-    client, thread, user, publisher_key, path, body, elsewhere
-):
-    first = post(client, f"/api/v1/threads/{thread.id}/events", PAID,
-                 HTTP_IDEMPOTENCY_KEY="inv-7", **publisher_key)  # fmt: skip
-    target = ThreadFactory(owner=user) if elsewhere else thread
-
-    again = post(client, f"/api/v1/threads/{target.id}/{path}", body,
-                 HTTP_IDEMPOTENCY_KEY="inv-7", **publisher_key)  # fmt: skip
-
-    assert first.status_code == 201
-    assert again.status_code == 409, again.content
-    assert again.json()["error"] == "idempotency_conflict" and "inv-7" in again.json()["detail"]
-    assert Event.objects.count() == 1 and Publication.objects.count() == 1
-
-
-def test_a_key_racing_on_another_thread_is_refused_by_the_database(
-    client, thread, user, publisher_key, monkeypatch
-):
-    """The window between the check and the insert: the unique constraint still says no."""
-    from delivery.ledger import services
-
-    post(client, f"/api/v1/threads/{thread.id}/events", PAID,
-         HTTP_IDEMPOTENCY_KEY="inv-9", **publisher_key)  # fmt: skip
-    monkeypatch.setattr(services, "_key_used", lambda *args: False)  # the race: not seen yet
-    other = ThreadFactory(owner=user)
-
-    raced = post(client, f"/api/v1/threads/{other.id}/events", PAID,
-                 HTTP_IDEMPOTENCY_KEY="inv-9", **publisher_key)  # fmt: skip
-
-    assert (raced.status_code, raced.json()["error"]) == (409, "idempotency_conflict")
-    assert Event.objects.count() == 1 and Publication.objects.count() == 1
-
-
-@pytest.mark.parametrize("key", ["k" * 201, "bad\x00key"])
-def test_an_idempotency_key_too_long_or_unstorable_is_400(client, thread, publisher_key, key):
-    response = post(client, f"/api/v1/threads/{thread.id}/events", PAID,
-                    HTTP_IDEMPOTENCY_KEY=key, **publisher_key)  # fmt: skip
-
-    assert response.status_code == 400 and response.json()["error"] in {
-        "invalid_event",
-        "invalid_field",
-    }
-    assert not Event.objects.exists()
 
 
 @pytest.mark.parametrize(

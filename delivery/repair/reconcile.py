@@ -158,10 +158,28 @@ def _candidates(after: uuid.UUID) -> list[uuid.UUID]:
     return [row[0] for row in execute_bound(CANDIDATES_SQL, {"after": after, "batch": BATCH})]
 
 
+# Thread rows are locked in id order, as the progress writer locks them
+# (delivery/ledger/progress.py): in the order the plan listed them, a daphne writing acks for
+# two of these threads could hold one and wait for the other, and the database would kill one
+# side, or an emit queued behind both, as a deadlock.
 SCHEDULE_SQL = """
-    UPDATE delivery_thread t SET reconcile_after = s.at, reconciled_at = %s
-      FROM unnest(%s::uuid[], %s::timestamptz[]) AS s(id, at)
-     WHERE t.id = s.id"""
+WITH s AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(at)s::timestamptz[]) AS s(id, at)
+), held AS (
+    SELECT t.id FROM delivery_thread t JOIN s ON s.id = t.id
+     ORDER BY t.id FOR NO KEY UPDATE OF t
+)
+UPDATE delivery_thread t SET reconcile_after = s.at, reconciled_at = %(read_at)s
+  FROM s JOIN held h ON h.id = s.id
+ WHERE t.id = s.id"""
+
+
+def schedule_checks(check_after: dict[uuid.UUID, datetime], read_at: datetime) -> None:
+    """Record when each thread is next worth a look, and that it was read at `read_at`."""
+    execute_bound(
+        SCHEDULE_SQL,
+        {"ids": list(check_after), "at": list(check_after.values()), "read_at": read_at},
+    )
 
 
 def _reconcile_batch(ids: list[uuid.UUID], report: ReconcileReport) -> None:
@@ -179,12 +197,13 @@ def _reconcile_batch(ids: list[uuid.UUID], report: ReconcileReport) -> None:
         by_thread[thread_id].attempts.append(Sent(*attempt))
     decided = plan(states, timezone.now())
     report.undelivered += give_up(decided.give_up)
-    schedule = list(decided.check_after.items())
-    execute_bound(SCHEDULE_SQL, [read_at, [t for t, _ in schedule], [at for _, at in schedule]])
     report.pending_sent += _send(decided.heal, Trigger.HEAL, "unsent to a live socket (reconciler)")
     report.retried += _send(
         decided.retry, Trigger.RETRY, "unacked past the ack deadline (reconciler)"
     )
+    # Last, so the thread rows stay locked only until the commit just after, never across the
+    # sends above: an emit to one of these threads waits for this row lock.
+    schedule_checks(decided.check_after, read_at)
 
 
 def _send(ranges: list[tuple[ThreadState, int, int]], trigger: str, detail: str) -> int:

@@ -5,17 +5,22 @@ import json
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from collections import Counter
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from delivery import emit_many
 from delivery.ledger.selectors import EventState
-from delivery.models import DeliveryAttempt, Trigger
-from delivery.repair.reconcile import reconcile
+from delivery.models import DeliveryAttempt, Thread, Trigger
+from delivery.repair.reconcile import reconcile, schedule_checks
 from monitoring.models import Alert
 from tests.delivery.wsclient import connect, db, receive_events
+from tests.factories import ThreadFactory
 from tests.ledger import states
 from tests.monitoring.sampling import sample
 from tests.processes import ROOT, subprocess_env
@@ -137,3 +142,69 @@ async def _events_until_quiet(ws):
         frame = await ws.receive_json_from()
         if frame["type"] == "event":
             yield frame
+
+
+def _session() -> psycopg.Connection:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
+        dbname=settings["NAME"], autocommit=False,
+    )  # fmt: skip
+
+
+def _wait_until_blocked(statement: str, timeout: float = 5.0) -> None:
+    """Until a backend running `statement` waits for a lock. Watched from a session of its
+    own: inside a transaction, pg_stat_activity answers from a snapshot."""
+    deadline = time.monotonic() + timeout
+    with _session() as watcher:
+        watcher.autocommit = True
+        while time.monotonic() < deadline:
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                [f"%{statement}%"],
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"no backend waited on a lock while running {statement!r}")
+
+
+def test_reconciler_locks_threads_in_the_order_progress_writers_do(user):
+    """The interleaving that deadlocked an emit behind nginx: a daphne writing acks holds the
+    lower thread and then wants the higher one, while the reconciler records its schedule for
+    both. Locking in id order, the reconciler waits at the lower row and never takes the higher
+    one first, so the daphne gets it at once and both finish."""
+    low, high = sorted(
+        (uuid.UUID(int=2**127 + 1), uuid.UUID(int=2**127 + 2)), key=lambda id: id.int
+    )
+    for id in (high, low):  # the higher row first on disk too, so no scan order hides the bug
+        ThreadFactory(id=id, owner=user)
+    daphne = _session()
+    outcome: list[BaseException | None] = []
+
+    def reconciler() -> None:
+        try:
+            with transaction.atomic():
+                at = timezone.now()
+                schedule_checks({high: at, low: at}, read_at=at)  # the plan's order, not ids'
+            outcome.append(None)
+        except BaseException as error:  # reported by the assertion below
+            outcome.append(error)
+        finally:
+            connection.close()
+
+    lock = "SELECT 1 FROM delivery_thread WHERE id = %s FOR NO KEY UPDATE"
+    try:
+        daphne.execute(lock, [low])
+        worker = threading.Thread(target=reconciler)
+        worker.start()
+        _wait_until_blocked("reconcile_after")
+        daphne.execute("SET lock_timeout = '5s'")
+        daphne.execute(lock, [high])  # a deadlock or a timeout raises here
+        daphne.commit()
+    finally:
+        daphne.close()
+    worker.join(10)
+    assert outcome == [None]
+    assert Thread.objects.filter(pk__in=[low, high], reconcile_after__isnull=False).count() == 2

@@ -36,13 +36,13 @@ settings.STORAGES = {
 }
 
 
-def timed(client: Client, url: str) -> tuple[float, float]:
+def timed(client: Client, url: str, status: int = 200) -> tuple[float, float]:
     samples = []
     for _ in range(REPEAT):
         started = time.perf_counter()
         response = client.get(url)
         samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
+        assert response.status_code == status, (url, response.status_code)
     samples.sort()
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
@@ -65,8 +65,10 @@ def main() -> None:
         "search: first page, no filter": "/console/threads/",
         "search: by email": f"/console/threads/?q={sample.owner.email}",
         "search: by username": f"/console/threads/?q={sample.owner.username}",
-        "search: by thread URL": f"/console/threads/?q=https://x.test/ws/threads/{sample.pk}/",
-        "search: by event id": f"/console/threads/?q={lost.event_id}",
+        # An exact hit answers with a redirect to the thread: the time is the lookup's.
+        "search: by thread URL (302)": f"/console/threads/?q=https://x.test/ws/threads/{sample.pk}/",
+        "search: by event id (302)": f"/console/threads/?q={lost.event_id}",
+        "search: a word in no title": "/console/threads/?q=chargeback",
         "search: health=failing": "/console/threads/?health=failing",
         "search: health=waiting, 24h": "/console/threads/?health=waiting&window=24h",
         "timeline: 10-event thread": f"/console/threads/{sample.pk}/",
@@ -75,7 +77,7 @@ def main() -> None:
     }
     print(f"{'page':34} {'median ms':>10} {'p95 ms':>8}")
     for label, url in pages.items():
-        median, p95 = timed(client, url)
+        median, p95 = timed(client, url, 302 if label.endswith("(302)") else 200)
         print(f"{label:34} {median:10.1f} {p95:8.1f}")
 
 

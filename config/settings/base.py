@@ -102,6 +102,11 @@ DATABASES = {
 # connection. `?conn_max_age=` in DATABASE_URL overrides this; health checks replace a broken one.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=300))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No JIT compilation. The ledger's reads span every day partition of delivery_event, so their
+# cost estimates pass jit_above_cost though they run in milliseconds: on PostgreSQL 15 with JIT
+# on, the console's overview spent 1.1 s per request compiling 282 functions for a 30 ms query
+# (docs/performance.md). `?options=` in DATABASE_URL overrides this.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

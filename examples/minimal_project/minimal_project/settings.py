@@ -37,6 +37,7 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/postgres")
 }
 DATABASES["default"]["TEST"] = {"NAME": "test_ledgerline_minimal_project"}
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"  # docs/integrate.md
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {

@@ -78,7 +78,9 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:
+def start_celery_worker(log_path: Path, *, node: str = "", **env: str) -> subprocess.Popen:
+    """A worker on the test queue, named `node` (default `test-<pytest pid>@host`). Workers
+    alive together need different names: the broker's replies are keyed by name."""
     log = log_path.open("w")
     process = subprocess.Popen(
         [
@@ -100,7 +102,7 @@ def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:
             "--without-gossip",
             "--without-mingle",
             "-n",
-            f"test-{os.getpid()}@%h",
+            node or f"test-{os.getpid()}@%h",
         ],
         cwd=ROOT,
         env=subprocess_env(**env),

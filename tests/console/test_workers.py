@@ -15,15 +15,20 @@ from tests.processes import start_celery_worker, stop
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.process]
 
 
+# The session's own worker (tests/conftest.py) may be up on the same queue: this one has a
+# name of its own, or the broker would answer for one of the two under their shared name.
+NODE = f"console-view-{os.getpid()}"
+
+
 @pytest.fixture
 def worker(tmp_path):
-    process = start_celery_worker(tmp_path / "worker.log")
+    process = start_celery_worker(tmp_path / "worker.log", node=f"{NODE}@%h")
     yield process
     stop(process)
 
 
 def ours(view: workers.WorkerView) -> workers.Worker:
-    mine = [w for w in view.workers if w.name.startswith(f"test-{os.getpid()}@")]
+    mine = [w for w in view.workers if w.name.startswith(f"{NODE}@")]
     assert len(mine) == 1, [w.name for w in view.workers]  # the broker is shared
     return mine[0]
 

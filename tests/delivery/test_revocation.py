@@ -91,6 +91,9 @@ async def test_logging_out_closes_the_sessions_socket(thread, user):
         headers=[(b"cookie", cookie), (b"origin", b"http://127.0.0.1")],
     )
     assert (await ws.connect(timeout=5))[0]
+    # `hello` follows the join of the user's group; a logout before it, in the milliseconds
+    # after the handshake's check, is left to the heartbeat's recheck (one ping interval).
+    assert (await ws.receive_json_from(timeout=5))["type"] == "hello"
     await db(browser.post)("/accounts/logout/")
 
     error = await _closed_with_4401(ws)

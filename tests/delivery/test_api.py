@@ -1,4 +1,3 @@
-import json
 import threading
 import time
 
@@ -10,6 +9,7 @@ from delivery import emit
 from delivery.ledger.selectors import EventState
 from delivery.models import Connection, DeliveryAttempt, Event, Thread
 from delivery.wire.tokens import issue_token
+from tests.delivery.http import post
 from tests.ledger import states
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,11 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def bearer(user):
     return {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user=user)}"}
-
-
-def post(client, url, body, **extra):
-    data = body if isinstance(body, str | bytes) else json.dumps(body)
-    return client.post(url, data, content_type="application/json", **extra)
 
 
 def test_create_thread_with_a_token(client, bearer, user):

@@ -1,26 +1,13 @@
 """Idempotency-Key on the publish API: a retry answers the first call's events, the same key
 with other events is 409 and emits nothing, and a key the ledger cannot keep is 400."""
 
-import json
-
 import pytest
 
 from delivery.models import Event, Publication
-from delivery.wire.apikeys import create_api_key
+from tests.delivery.http import post
 from tests.factories import ThreadFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def publisher_key():
-    _, key = create_api_key(name="billing-service", scopes=["publish"])
-    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-
-
-def post(client, url, body, **headers):
-    data = body if isinstance(body, str) else json.dumps(body)
-    return client.post(url, data, content_type="application/json", **headers)
 
 
 def test_an_idempotency_key_makes_a_retry_answer_the_same_events(client, thread, publisher_key):

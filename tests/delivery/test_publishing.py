@@ -10,19 +10,9 @@ from django.core.management.base import CommandError
 from delivery.models import ApiKey, Event, Publication
 from delivery.wire.apikeys import create_api_key, revoke_api_key
 from delivery.wire.tokens import issue_token
+from tests.delivery.http import post
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def publisher_key():
-    _, key = create_api_key(name="billing-service", scopes=["publish"])
-    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-
-
-def post(client, url, body, **headers):
-    data = body if isinstance(body, str) else json.dumps(body)
-    return client.post(url, data, content_type="application/json", **headers)
 
 
 def test_publish_one_event_answers_its_seq(client, thread, publisher_key):
